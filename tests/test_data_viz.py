@@ -1,0 +1,64 @@
+"""Tests for redunet_book.data (synthetic subspaces) and redunet_book.viz (plot helpers)."""
+import matplotlib
+
+matplotlib.use("Agg")
+
+import pytest
+import torch
+from matplotlib.figure import Figure
+
+from redunet_book.data import random_orthonormal_basis, subspace_samples
+from redunet_book.viz import plot_rate_bars, plot_rate_curves
+
+
+def test_orthonormal_basis(gen):
+    U = random_orthonormal_basis(7, 4, gen)
+    torch.testing.assert_close(U.T @ U, torch.eye(4, dtype=torch.float64))
+    assert random_orthonormal_basis(5, 2, dtype=torch.float32).dtype == torch.float32
+    with pytest.raises(ValueError, match="d must be <= n"):
+        random_orthonormal_basis(3, 4)
+    with pytest.raises(TypeError, match="n must be an int"):
+        random_orthonormal_basis(3.0, 2)
+
+
+@pytest.mark.parametrize("orthogonal", [True, False])
+def test_subspace_samples_structure(orthogonal, gen):
+    dims = [2, 3, 1]
+    Z, y = subspace_samples(dims, n=12, samples_per_class=[20, 30, 10], orthogonal=orthogonal, generator=gen)
+    assert Z.shape == (60, 12) and y.tolist() == [0] * 20 + [1] * 30 + [2] * 10
+    torch.testing.assert_close(Z.norm(dim=1), torch.ones(60, dtype=torch.float64))
+    for j, d in enumerate(dims):
+        assert torch.linalg.matrix_rank(Z[y == j]) == d
+    cross = (Z[y == 0] @ Z[y == 1].T).abs().max()
+    assert (cross < 1e-12) if orthogonal else (cross > 1e-3)
+
+
+def test_subspace_samples_is_reproducible_and_noisy():
+    a = subspace_samples([2, 2], 6, 5, generator=torch.Generator().manual_seed(3))[0]
+    b = subspace_samples([2, 2], 6, 5, generator=torch.Generator().manual_seed(3))[0]
+    assert torch.equal(a, b)
+    Zn, y = subspace_samples([1, 1], 6, 50, noise=0.1, generator=torch.Generator().manual_seed(0))
+    assert torch.linalg.matrix_rank(Zn[y == 0]) == 6
+
+
+@pytest.mark.parametrize("kwargs, exc, msg", [
+    (dict(dims=[3, 3], n=5, samples_per_class=4), ValueError, "sum\\(dims\\)=6 <= n=5"),
+    (dict(dims=[], n=5, samples_per_class=4), ValueError, "at least one"),
+    (dict(dims=[1, 2], n=5, samples_per_class=[4]), ValueError, "samples_per_class has 1 entries"),
+    (dict(dims=[1, 0], n=5, samples_per_class=4), ValueError, "dims entries must be >= 1"),
+    (dict(dims=[1, 2], n=5, samples_per_class=4, noise=-1.0), ValueError, "noise must be >= 0"),
+])
+def test_subspace_samples_rejects(kwargs, exc, msg):
+    with pytest.raises(exc, match=msg):
+        subspace_samples(**kwargs)
+
+
+def test_plot_helpers():
+    fig = plot_rate_bars({"R": torch.tensor(2.0), "Rc": 1.0, "ΔR": 1.0}, title="t")
+    assert isinstance(fig, Figure) and len(fig.axes[0].patches) == 3
+    fig = plot_rate_curves([1, 2], {"R": [1, 2], "ΔR": [0.5, 0.7]}, xlabel="d")
+    assert [l.get_label() for l in fig.axes[0].lines] == ["R", "ΔR"]
+    with pytest.raises(ValueError, match="at least one rate"):
+        plot_rate_bars({})
+    with pytest.raises(ValueError, match="has 1 points but x has 2"):
+        plot_rate_curves([1, 2], {"R": [1]}, xlabel="d")
