@@ -1,0 +1,203 @@
+"""The local Sphinx extension that turns nbdev `#|` directives into Jupyter Book cell tags.
+
+Pure-function tests on nbformat notebooks (no Sphinx build): see book_ext/nbdev_directives.py.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+ROOT = Path(__file__).resolve().parents[1]
+# Sphinx imports the extension the same way: `local_extensions` puts book_ext/ on sys.path.
+sys.path.insert(0, str(ROOT / "book_ext"))
+import nbdev_directives as nd  # noqa: E402
+
+
+def run_cell(source: str, tags=None, metadata=None) -> tuple[str, list[str]]:
+    """(new source, tags) of one code cell after processing."""
+    md = dict(metadata or {})
+    if tags is not None:
+        md["tags"] = list(tags)
+    nb = new_notebook(cells=[new_code_cell(source, metadata=md)])
+    out = nd.process_notebook(nb)
+    cell = out.cells[0]
+    return cell.source, list(cell.metadata.get("tags", []))
+
+
+@pytest.mark.parametrize(
+    "source, tag",
+    [
+        ("#| hide\nimport torch", "remove-cell"),
+        ("#| default_exp rate", "remove-cell"),
+        ("#| include: false\nx = 1", "remove-cell"),
+        ("#| echo: false\nx", "remove-input"),
+        ("#| output: false\nx", "remove-output"),
+        ("#| eval: false\nraise RuntimeError", "skip-execution"),
+        ("#| code-fold: true\nx", "hide-input"),
+    ],
+)
+def test_directive_to_tag(source, tag):
+    new, tags = run_cell(source)
+    assert tags == [tag]
+    assert "#|" not in new
+    assert new == "\n".join(source.splitlines()[1:])
+
+
+@pytest.mark.parametrize("directive", ["export", "exports", "exporti", "export_to rate.py", "exec_doc"])
+def test_other_directives_are_only_stripped(directive):
+    new, tags = run_cell(f"#| {directive}\ndef f(x):\n    return x")
+    assert new == "def f(x):\n    return x"
+    assert tags == []
+
+
+@pytest.mark.parametrize("line", ["#|hide", "#| hide", "# | hide", "  #|  hide  ", "#|hide\t"])
+def test_directive_spellings(line):
+    new, tags = run_cell(f"{line}\nimport os")
+    assert (new, tags) == ("import os", ["remove-cell"])
+
+
+@pytest.mark.parametrize("value", ["true", "True", "yes"])
+def test_truthy_values_add_no_tag(value):
+    for name in ("eval", "echo", "output", "include"):
+        assert run_cell(f"#| {name}: {value}\nx")[1] == []
+
+
+def test_several_directives_and_existing_tags_are_kept():
+    new, tags = run_cell(
+        "#| export\n#| eval: false\n#| echo: false\nx = 1",
+        tags=["margin", "skip-execution"],
+    )
+    assert new == "x = 1"
+    assert tags == ["margin", "skip-execution", "remove-input"]  # kept, no duplicate, appended
+
+
+def test_cell_magic_stays_first_and_blank_lines_of_the_header_go():
+    new, tags = run_cell("#| export\n\n%%time\n#| output: false\n\nx = 1\n\ny = 2\n")
+    assert new == "%%time\nx = 1\n\ny = 2\n"
+    assert tags == ["remove-output"]
+
+
+def test_stray_directive_lines_are_removed_but_not_obeyed():
+    new, tags = run_cell("x = 1\n#| hide\ny = 2  # a normal #| comment stays\n")
+    assert new == "x = 1\ny = 2  # a normal #| comment stays\n"
+    assert tags == []  # nbdev reads directives only at the top of a cell
+
+
+def test_code_without_directives_is_unchanged():
+    src = "import torch\n\n# comment\nx = torch.ones(3)"
+    assert run_cell(src) == (src, [])
+
+
+def test_markdown_cells_are_untouched():
+    nb = new_notebook(cells=[new_markdown_cell("#| hide\nSome *text* with $x$.")])
+    out = nd.process_notebook(nb)
+    assert out.cells[0].source == "#| hide\nSome *text* with $x$."
+    assert "tags" not in out.cells[0].metadata
+
+
+def test_metadata_form_directives():
+    # nbdev >= 3.3 also reads directives from the cell metadata key `nbdev`
+    new, tags = run_cell("x = 1", metadata={"nbdev": {"hide": "true"}})
+    assert (new, tags) == ("x = 1", ["remove-cell"])
+    assert run_cell("x", metadata={"nbdev": {"eval": "false"}})[1] == ["skip-execution"]
+
+
+def test_source_as_list_of_lines():
+    nb = new_notebook(cells=[new_code_cell("")])
+    nb.cells[0].source = ["#| hide\n", "import os\n"]
+    out = nd.process_notebook(nb)
+    assert out.cells[0].source == "import os\n"
+    assert out.cells[0].metadata.tags == ["remove-cell"]
+
+
+def test_process_notebook_copies_unless_inplace():
+    nb = new_notebook(cells=[new_code_cell("#| hide\nimport os")])
+    out = nd.process_notebook(nb)
+    assert nb.cells[0].source == "#| hide\nimport os"  # input untouched
+    assert out.cells[0].source == "import os"
+    same = nd.process_notebook(nb, inplace=True)
+    assert same is nb and nb.cells[0].source == "import os"
+
+
+def test_outputs_and_other_metadata_survive():
+    cell = new_code_cell("#| echo: false\nprint(1)", metadata={"scrolled": True})
+    cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="1\n")]
+    cell.execution_count = 3
+    out = nd.process_notebook(new_notebook(cells=[cell])).cells[0]
+    assert out.outputs == cell.outputs and out.execution_count == 3
+    assert out.metadata.scrolled is True and out.metadata.tags == ["remove-input"]
+
+
+def test_process_notebook_text_round_trip():
+    nb = new_notebook(
+        cells=[new_markdown_cell("# Title"), new_code_cell("#| hide\nimport os"), new_code_cell("x = 'é'")],
+        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+    )
+    text = nd.process_notebook_text(nbformat.writes(nb))
+    back = nbformat.reads(text, as_version=4)
+    nbformat.validate(back)
+    assert [c.source for c in back.cells] == ["# Title", "import os", "x = 'é'"]
+    assert back.cells[1].metadata.tags == ["remove-cell"]
+    assert back.metadata.kernelspec.name == "python3"
+
+
+@pytest.mark.parametrize("text", ["", "# A MyST markdown page\n\n```{code-cell}\n#| hide\n```\n", "[1, 2]"])
+def test_process_notebook_text_leaves_non_notebooks_alone(text):
+    assert nd.process_notebook_text(text) == text
+
+
+@pytest.mark.parametrize(
+    "line",
+    ["#| hide", "#|export", "# | eval: false", "#| default_exp rate", "#| echo:false",
+     "#| code-fold: true", "#| export_to rate.py", "  #|  output: false  ", "x = 1", "# not | one"],
+)
+def test_parse_directive_matches_nbdev(line):
+    """Same reading of a directive line as nbdev's own parser (fastcore.nbio)."""
+    nbio = pytest.importorskip("fastcore.nbio", reason="fastcore (installed with nbdev) is missing")
+    assert nd.parse_directive(line) == nbio._directive(line)
+
+
+def test_sphinx_hook_rewrites_only_notebooks():
+    class Env:
+        def doc2path(self, docname):
+            return ROOT / (docname + (".ipynb" if docname.startswith("nbs/") else ".md"))
+
+    class App:
+        env = Env()
+        handlers: list = []
+
+        def connect(self, event, handler, priority=500):
+            self.handlers.append((event, handler))
+
+    app = App()
+    meta = nd.setup(app)
+    assert meta["parallel_read_safe"] and meta["parallel_write_safe"]
+    (event, handler), = app.handlers
+    assert event == "source-read"
+
+    src = [nbformat.writes(new_notebook(cells=[new_code_cell("#| hide\nimport os")]))]
+    handler(app, "nbs/00_core", src)
+    cell = json.loads(src[0])["cells"][0]
+    assert cell["source"] == "import os" and cell["metadata"]["tags"] == ["remove-cell"]
+
+    md = ["#| hide\nplain markdown page"]
+    handler(app, "notes", md)
+    assert md == ["#| hide\nplain markdown page"]
+
+
+@pytest.mark.parametrize(
+    "path", sorted((ROOT / "nbs").glob("*.ipynb")), ids=lambda p: p.name
+)
+def test_book_notebooks_have_no_directive_left(path):
+    """Every notebook of the book: after the rewrite, no code line starts with `#|`."""
+    nb = nd.process_notebook(nbformat.read(path, as_version=4))
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type == "code":
+            bad = [ln for ln in cell.source.splitlines() if ln.lstrip().startswith("#|")]
+            assert not bad, f"{path.name} cell {i}: {bad}"

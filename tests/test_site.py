@@ -1,0 +1,471 @@
+"""The built book in a real browser: headless Chromium, fully offline.
+
+`_build/html` (from `make book`) is served on 127.0.0.1 and every page is opened in Debian's
+Chromium through Playwright (never `playwright install`: we use the system browser). Checks:
+
+- every page: no request leaves 127.0.0.1 (they are blocked *and* fail the test), no local request
+  fails (404 ...), no console error or uncaught exception (bar `KNOWN_CONSOLE_NOISE`), no nbdev
+  `#|` directive text, every <img> loaded, every math element typeset by MathJax with no raw TeX
+  delimiters left in the prose, every ipywidget view rendered by the html-manager;
+- `CHAPTER_PAGE` (the coding-rate chapter): it has math, at least one figure, and an interactive
+  widget (a slider or other control) that rendered.
+
+Pages are discovered from the build folder, so chapters added later are covered automatically.
+
+Skips (visible in `pytest -ra`): no Chromium (`/usr/bin/chromium`, `chromium` on PATH, or the path
+in `REDUNET_BOOK_CHROMIUM`); no Playwright; no built site (`_build/html`, or `REDUNET_BOOK_SITE`) -
+unless `REDUNET_BOOK_REQUIRE_SITE=1` (set by `make test`), which turns a missing site into a failure.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import re
+import shutil
+import threading
+import urllib.parse
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[1]
+# the built site; REDUNET_BOOK_SITE points the test at another build folder
+SITE = Path(os.environ.get("REDUNET_BOOK_SITE") or ROOT / "_build" / "html").resolve()
+
+# The chapter that must show math, a figure and a widget (one constant to change).
+CHAPTER_PAGE = "nbs/01_coding_rate.html"
+
+# Folders / pages of the build that are not book pages.
+EXCLUDED_DIRS = {"_static", "_sources", "_images", "_downloads", "jupyter_execute", ".doctrees"}
+EXCLUDED_PAGES = {"genindex.html", "search.html"}
+
+# Console messages that are known to be harmless, as (regex, why). Keep this list minimal:
+# sphinx-thebe (whose duplicated inline script makes "Identifier 'THEBE_JS_URL' has already been
+# declared") is switched off in _config.yml, so nothing is whitelisted today.
+KNOWN_CONSOLE_NOISE: tuple[tuple[str, str], ...] = ()
+
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
+NAV_TIMEOUT_MS = 60_000
+WIDGET_TIMEOUT_MS = 30_000
+
+WIDGET_VIEW_SCRIPT = 'script[type="application/vnd.jupyter.widget-view+json"]'
+WIDGET_CONTROLS = (
+    ".widget-slider, .widget-hslider, .widget-vslider, .widget-dropdown, .widget-toggle-buttons,"
+    " .widget-radio, .widget-checkbox, .widget-select, .widget-play, .widget-text"
+)
+
+
+def _require_site() -> bool:
+    return os.environ.get("REDUNET_BOOK_REQUIRE_SITE", "") not in ("", "0", "false", "no")
+
+
+def find_chromium() -> str | None:
+    """Path of the Chromium executable, or None.
+
+    `REDUNET_BOOK_CHROMIUM` overrides the search (set it to a missing path to simulate a machine
+    without a browser); otherwise `/usr/bin/chromium`, then `chromium` / `chromium-browser` on PATH.
+    """
+    env = os.environ.get("REDUNET_BOOK_CHROMIUM")
+    if env is not None:
+        return env if Path(env).is_file() and os.access(env, os.X_OK) else None
+    if Path("/usr/bin/chromium").is_file():
+        return "/usr/bin/chromium"
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def site_pages() -> list[str]:
+    """Book pages of the build, as paths relative to `_build/html` (posix)."""
+    if not SITE.is_dir():
+        return []
+    pages = []
+    for p in sorted(SITE.rglob("*.html")):
+        rel = p.relative_to(SITE)
+        if rel.parts[0] in EXCLUDED_DIRS or rel.as_posix() in EXCLUDED_PAGES:
+            continue
+        pages.append(rel.as_posix())
+    return pages
+
+
+def is_redirect_stub(page: str) -> bool:
+    """Jupyter Book writes the root index.html as a bare meta-refresh to the first page."""
+    text = (SITE / page).read_text(encoding="utf8", errors="replace")
+    return 'http-equiv="Refresh"' in text and "<body" not in text.lower()
+
+
+# ---------------------------------------------------------------------------------------------
+# fixtures
+
+
+@pytest.fixture(scope="session")
+def site_dir() -> Path:
+    if not (SITE / "index.html").is_file():
+        msg = f"book not built: {SITE / 'index.html'} is missing (run `make book`)"
+        if _require_site():
+            pytest.fail(msg + " and REDUNET_BOOK_REQUIRE_SITE=1", pytrace=False)
+        pytest.skip(msg)
+    return SITE
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    path = find_chromium()
+    if path is None:
+        where = os.environ.get("REDUNET_BOOK_CHROMIUM", "/usr/bin/chromium or chromium on PATH")
+        pytest.skip(
+            f"Chromium not found ({where}); install it with `make chromium` "
+            "(Debian: apt-get install -y chromium) to run the browser checks"
+        )
+    return path
+
+
+class _Server:
+    """`_build/html` on a threaded http.server at 127.0.0.1:<free port>; records error statuses."""
+
+    def __init__(self, directory: Path):
+        self.errors: list[tuple[int, str]] = []
+        errors = self.errors
+
+        class Handler(http.server.SimpleHTTPRequestHandler):
+            def log_request(self, code="-", size="-"):
+                try:
+                    status = int(code)
+                except (TypeError, ValueError):
+                    return
+                if status >= 400:
+                    errors.append((status, self.path))
+
+            def log_message(self, format, *args):  # noqa: A002 - keep the test output quiet
+                pass
+
+        handler = functools.partial(Handler, directory=str(directory))
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        self.base = f"http://127.0.0.1:{self.port}/"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def server(site_dir):
+    with _Server(site_dir) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="session")
+def browser_context(chromium_path, tmp_path_factory):
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="playwright (python package) is not installed"
+    )
+    user_data = tmp_path_factory.mktemp("chromium-profile")
+    with sync_api.sync_playwright() as pw:
+        context = pw.chromium.launch_persistent_context(
+            str(user_data),
+            executable_path=chromium_path,
+            headless=True,
+            args=CHROMIUM_ARGS,
+            service_workers="block",
+        )
+        context.set_default_timeout(NAV_TIMEOUT_MS)
+        try:
+            yield context
+        finally:
+            context.close()
+
+
+class PageVisit:
+    """One page opened in the browser, with everything it did on the way."""
+
+    def __init__(self, context, server: _Server, page_path: str):
+        self.url = server.base + page_path
+        self._server, self._server_err0 = server, len(server.errors)
+        self.external: list[str] = []
+        self.failed: list[str] = []
+        self.console_errors: list[str] = []
+        self.widget_timeout = False
+        self.page = context.new_page()
+
+        def route(r):
+            host = urllib.parse.urlsplit(r.request.url).hostname
+            if host in ("127.0.0.1",):
+                r.continue_()
+            else:
+                self.external.append(r.request.url)
+                r.abort("blockedbyclient")
+
+        self.page.route("**/*", route)
+        self.page.on("console", self._on_console)
+        self.page.on("pageerror", lambda exc: self.console_errors.append(f"uncaught: {exc}"))
+        self.page.on("requestfailed", self._on_failed)
+        self.page.on("response", self._on_response)
+
+    def _on_console(self, msg):
+        if msg.type == "error":
+            loc = msg.location or {}
+            self.console_errors.append(f"{msg.text} ({loc.get('url', '')}:{loc.get('lineNumber', '')})")
+
+    def _on_failed(self, req):
+        host = urllib.parse.urlsplit(req.url).hostname
+        if host == "127.0.0.1":
+            self.failed.append(f"{req.url}: {req.failure}")
+
+    def _on_response(self, resp):
+        if resp.status >= 400 and urllib.parse.urlsplit(resp.url).hostname == "127.0.0.1":
+            self.failed.append(f"{resp.url}: HTTP {resp.status}")
+
+    def open(self):
+        self.page.goto(self.url, wait_until="load")
+        # MathJax 3 is loaded with `defer`: once `load` fired it exists; wait for its first typeset.
+        self.page.evaluate(
+            """async () => {
+                if (window.MathJax && window.MathJax.startup && window.MathJax.startup.promise)
+                    await window.MathJax.startup.promise;
+            }"""
+        )
+        n_views = self.page.locator(WIDGET_VIEW_SCRIPT).count()
+        if n_views:
+            # the html-manager inserts a div.widget-subarea before each view script and fills it;
+            # on a timeout carry on: the checks report what is missing and what went wrong
+            from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+            try:
+                self.page.wait_for_function(
+                    """(sel) => Array.from(document.querySelectorAll(sel)).every(s => {
+                        const prev = s.previousElementSibling;
+                        return prev && prev.classList.contains('widget-subarea')
+                            && prev.querySelector('.jupyter-widgets');
+                    })""",
+                    arg=WIDGET_VIEW_SCRIPT,
+                    timeout=WIDGET_TIMEOUT_MS,
+                )
+            except PlaywrightTimeout:
+                self.widget_timeout = True
+            # widgets typeset their labels through MathJax.Hub.Queue (book_ext/static/
+            # widgets-offline.js), whose queue tail is MathJax.Hub.promise: wait until it is idle
+            self.page.evaluate(
+                """async () => {
+                    const hub = window.MathJax && window.MathJax.Hub;
+                    if (!hub || !hub.promise) return;
+                    let p;
+                    do { p = hub.promise; await p; await new Promise(r => setTimeout(r, 50)); }
+                    while (p !== hub.promise);
+                }"""
+            )
+        self.page.wait_for_load_state("networkidle")
+        return self
+
+    def close(self):
+        self.page.close()
+
+    def server_errors(self) -> list[str]:
+        """What the server answered with an error status during this visit (its own log).
+
+        A browser-initiated favicon probe is not a request of the page, so it does not count.
+        """
+        return [f"{path}: HTTP {status}" for status, path in self._server.errors[self._server_err0:]
+                if path.split("?")[0] != "/favicon.ico"]
+
+    # -- page facts -----------------------------------------------------------------------------
+
+    def visible_text(self) -> str:
+        """Text of the page, including collapsed (hidden) parts, without scripts and styles.
+
+        Inline code literals and markdown code blocks (outside notebook cells) are left out: prose
+        may quote a directive on purpose (`#| export`); a leaked one sits in a cell.
+        """
+        return self.page.evaluate(
+            """() => {
+                const c = document.body.cloneNode(true);
+                c.querySelectorAll('script, style, noscript, template, code.literal')
+                    .forEach(e => e.remove());
+                c.querySelectorAll('div[class*="highlight-"]')
+                    .forEach(e => { if (!e.closest('.cell')) e.remove(); });
+                return c.textContent;
+            }"""
+        )
+
+    def prose_text(self) -> str:
+        """Text of the article minus code, typeset math and scripts: where raw TeX must not be."""
+        return self.page.evaluate(
+            """() => {
+                const a = document.querySelector('article') || document.body;
+                const c = a.cloneNode(true);
+                c.querySelectorAll('script, style, pre, code, .highlight, mjx-container, mjx-assistive-mml')
+                    .forEach(e => e.remove());
+                return c.textContent;
+            }"""
+        )
+
+    def math_status(self) -> dict:
+        return self.page.evaluate(
+            """() => {
+                const maths = Array.from(document.querySelectorAll('article .math'));
+                return {
+                    n_math: maths.length,
+                    n_untypeset: maths.filter(m => !m.querySelector('mjx-container')).length,
+                    n_mjx: document.querySelectorAll('mjx-container').length,
+                    mathjax_loaded: !!(window.MathJax && window.MathJax.version),
+                    mathjax_errors: document.querySelectorAll('mjx-merror, [data-mjx-error]').length,
+                };
+            }"""
+        )
+
+    def images(self) -> list[dict]:
+        return self.page.evaluate(
+            """() => Array.from(document.querySelectorAll('article img')).map(i => ({
+                src: i.getAttribute('src'), complete: i.complete, w: i.naturalWidth,
+                in_output: !!i.closest('.cell_output, .output, .widget-subarea'),
+            }))"""
+        )
+
+    def widget_status(self) -> dict:
+        return self.page.evaluate(
+            """([viewSel, ctlSel]) => {
+                const views = Array.from(document.querySelectorAll(viewSel));
+                const areas = views.map(s => s.previousElementSibling)
+                    .filter(p => p && p.classList.contains('widget-subarea'));
+                return {
+                    n_views: views.length,
+                    n_rendered: areas.filter(a => a.querySelector('.jupyter-widgets')).length,
+                    n_controls: document.querySelectorAll(
+                        ctlSel.split(',').map(s => '.widget-subarea ' + s.trim()).join(',')).length,
+                    n_interact: document.querySelectorAll('.widget-subarea .widget-interact').length,
+                    n_state: document.querySelectorAll(
+                        'script[type="application/vnd.jupyter.widget-state+json"]').length,
+                };
+            }""",
+            [WIDGET_VIEW_SCRIPT, WIDGET_CONTROLS],
+        )
+
+
+def _unexplained(errors: list[str]) -> list[str]:
+    return [e for e in errors if not any(re.search(p, e) for p, _why in KNOWN_CONSOLE_NOISE)]
+
+
+@pytest.fixture
+def visit(browser_context, server):
+    opened: list[PageVisit] = []
+
+    def _visit(page_path: str) -> PageVisit:
+        v = PageVisit(browser_context, server, page_path)
+        opened.append(v)
+        return v.open()
+
+    yield _visit
+    for v in opened:
+        v.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# tests
+
+# Discovered at collection time (make test builds the site before running pytest). With no site,
+# one placeholder keeps the test visible: it then skips (or fails under REDUNET_BOOK_REQUIRE_SITE).
+PAGES = site_pages() or ["<no built site>"]
+
+# TeX that MathJax should have consumed: \( \) \[ \] $$, \begin{..}, and $x$-style inline math.
+RAW_TEX = re.compile(r"\\\(|\\\)|\\\[|\\\]|\$\$|\\begin\{|(?<![\w$])\$[^\s$][^$\n]{0,200}?(?<!\s)\$(?![\w$])")
+
+
+@pytest.mark.parametrize("page_path", PAGES)
+def test_page(page_path, site_dir, visit, server):
+    if page_path == "<no built site>":
+        pytest.fail(f"no pages found under {site_dir}", pytrace=False)
+    if is_redirect_stub(page_path):
+        target = re.search(r'url=([^"]+)"', (site_dir / page_path).read_text(encoding="utf8"))
+        assert target, f"{page_path}: redirect without a target"
+        dest = (site_dir / page_path).parent / target.group(1).strip()
+        assert dest.is_file(), f"{page_path} redirects to a missing page {target.group(1)}"
+        return
+
+    v = visit(page_path)
+    problems = []
+    if v.external:
+        problems.append(f"requests outside 127.0.0.1 (the site must work offline): {sorted(set(v.external))}")
+    if v.failed:
+        problems.append(f"failed local requests: {sorted(set(v.failed))}")
+    if v.server_errors():
+        problems.append(f"error answers of the local server: {sorted(set(v.server_errors()))}")
+    errors = _unexplained(v.console_errors)
+    if errors:
+        problems.append(f"console errors: {errors}")
+
+    text = v.visible_text()
+    if "#|" in text:
+        i = text.index("#|")
+        problems.append(f"nbdev directive text '#|' visible: ...{text[max(0, i - 60): i + 60]!r}...")
+
+    broken = [i["src"] for i in v.images() if not (i["complete"] and i["w"] > 0)]
+    if broken:
+        problems.append(f"images that did not load: {broken}")
+
+    m = v.math_status()
+    if m["n_math"]:
+        if not m["mathjax_loaded"]:
+            problems.append("page has math but MathJax did not load")
+        elif m["n_untypeset"] or not m["n_mjx"]:
+            problems.append(f"{m['n_untypeset']} of {m['n_math']} math elements not typeset by MathJax")
+        if m["mathjax_errors"]:
+            problems.append(f"{m['mathjax_errors']} MathJax errors (bad TeX) on the page")
+    raw = RAW_TEX.search(v.prose_text())
+    if raw:
+        prose = v.prose_text()
+        problems.append(
+            f"raw TeX left in the text: ...{prose[max(0, raw.start() - 60): raw.end() + 60]!r}..."
+        )
+
+    w = v.widget_status()
+    if w["n_views"] and w["n_rendered"] < w["n_views"]:
+        problems.append(
+            f"only {w['n_rendered']} of {w['n_views']} widget views rendered"
+            + (f" after {WIDGET_TIMEOUT_MS / 1000:.0f} s" if v.widget_timeout else "")
+        )
+    if w["n_views"] and not w["n_state"]:
+        problems.append("widget views without saved widget state")
+
+    assert not problems, f"{page_path}:\n  - " + "\n  - ".join(problems)
+
+
+def test_chapter_math_figure_widget(site_dir, visit):
+    """The coding-rate chapter shows typeset math, a figure and a working interactive widget."""
+    if not (site_dir / CHAPTER_PAGE).is_file():
+        pytest.fail(f"{CHAPTER_PAGE} is not in the built site (is it in _toc.yml?)", pytrace=False)
+    v = visit(CHAPTER_PAGE)
+
+    m = v.math_status()
+    assert m["mathjax_loaded"], "MathJax did not load"
+    assert m["n_math"] > 0 and m["n_mjx"] > 0, f"no typeset math on the page: {m}"
+    assert m["n_untypeset"] == 0, f"math left untypeset: {m}"
+    assert not RAW_TEX.search(v.prose_text()), "raw TeX delimiters left on the page"
+
+    figs = [i for i in v.images() if i["in_output"] and i["complete"] and i["w"] > 0]
+    assert figs, f"no figure (loaded <img> in a cell output) on the page: {v.images()}"
+
+    w = v.widget_status()
+    assert w["n_state"] >= 1, "no saved widget state (was the notebook executed with widgets?)"
+    assert w["n_views"] >= 1 and w["n_rendered"] == w["n_views"], f"widgets not rendered: {w}"
+    assert w["n_controls"] >= 1, f"no widget control (slider, dropdown, ...) rendered: {w}"
+    assert not v.external, f"requests outside 127.0.0.1: {v.external}"
+    assert not _unexplained(v.console_errors), v.console_errors
