@@ -14,8 +14,9 @@ from torch import Tensor
 from .core import check_eps_sq, check_features, membership_matrix
 
 # %% auto #0
-__all__ = ['logdet_spd', 'logdet_scaled_gram', 'coding_rate', 'coding_length', 'class_samples', 'class_coding_rate', 'Rates',
-           'rate_terms', 'rate_reduction', 'literal_coding_rate', 'literal_class_coding_rate']
+__all__ = ['logdet_spd', 'logdet_scaled_gram', 'coding_rate', 'coding_length', 'class_slots', 'class_samples',
+           'class_coding_rate', 'Rates', 'rate_terms', 'rate_reduction', 'literal_coding_rate',
+           'literal_class_coding_rate']
 
 # %% ../nbs/01_coding_rate.ipynb #c009
 def logdet_spd(A: Tensor) -> Tensor:
@@ -56,12 +57,17 @@ def coding_length(Z: Tensor,  # (m, n) features, rows are samples
     return L / math.log(2) if bits else L
 
 # %% ../nbs/01_coding_rate.ipynb #c015
-def class_samples(Z: Tensor, Pi: Tensor) -> Tensor:
-    "Zero-padded batch `(k, s, n)` of the rows √πᵢⱼ·zᵢ with πᵢⱼ > 0 of each class j (s = largest class support)."
+def class_slots(Pi: Tensor) -> tuple[Tensor, Tensor, Tensor, int]:
+    "Where each (class j, sample i) with πᵢⱼ > 0 goes in a padded per-class batch: `(j, i, pos)` index vectors and the width s."
     support = Pi.mT > 0                                          # (k, m)
     j, i = support.nonzero(as_tuple=True)                        # sorted by class, then sample
     pos = support.cumsum(1)[j, i] - 1                            # slot of sample i within class j
     s = int(support.sum(1).max()) if support.numel() else 0
+    return j, i, pos, s
+
+def class_samples(Z: Tensor, Pi: Tensor) -> Tensor:
+    "Zero-padded batch `(k, s, n)` of the rows √πᵢⱼ·zᵢ with πᵢⱼ > 0 of each class j (s = largest class support)."
+    j, i, pos, s = class_slots(Pi)
     X = Z.new_zeros(Pi.shape[1], s, Z.shape[1])
     X[j, pos] = Pi[i, j].sqrt()[:, None] * Z[i]
     return X
