@@ -13,37 +13,13 @@ from matplotlib.figure import Figure
 from torch import Tensor
 
 from .core import check_eps_sq, check_features, check_positive, normalize
-from .rate import _prepare, class_samples, class_slots, rate_reduction
+from .rate import RateCoefficients, _coefficients, _prepare, class_samples, class_slots, rate_coefficients, rate_reduction
 
 # %% auto #0
-__all__ = ['CLASS_COLORS', 'RateCoefficients', 'rate_coefficients', 'inverse_scaled_gram', 'expansion_operator',
-           'literal_expansion_operator', 'compression_operators', 'Operators', 'gradient_operators',
-           'literal_compression_operators', 'GradientTerms', 'gradient_terms', 'rate_reduction_gradient',
-           'literal_rate_reduction_gradient', 'plot_directions', 'gradient_ascent_step', 'Ascent', 'gradient_ascent',
-           'plot_feature_paths']
-
-# %% ../nbs/03_gradient_operators.ipynb #c005
-class RateCoefficients(NamedTuple):
-    "The scalars of eq. (12): α = n/(mε²), and per class αⱼ = n/(tr(Πʲ)ε²) (0 if empty) and γⱼ = tr(Πʲ)/m."
-    alpha: float
-    alphas: Tensor  # (k,)
-    gammas: Tensor  # (k,)
-
-def _coefficients(Pi: Tensor, n: int, eps_sq: float) -> RateCoefficients:
-    "α, αⱼ, γⱼ of eq. (12) from a validated membership matrix Π `(m, k)`."
-    m = Pi.shape[0]
-    tr = Pi.sum(0)                                               # (k,) tr(Πʲ)
-    alphas = torch.where(tr > 0, n / (tr.clamp_min(torch.finfo(Pi.dtype).tiny) * eps_sq), torch.zeros_like(tr))
-    return RateCoefficients(n / (m * eps_sq), alphas, tr / m)
-
-def rate_coefficients(Z: Tensor,  # (m, n) features, rows are samples
-                      membership: Tensor,  # labels (m,) or soft rows (m, k)
-                      eps_sq: float,  # ε², the squared distortion
-                      num_classes: Optional[int] = None,  # k, for integer labels
-                     ) -> RateCoefficients:
-    "The coefficients α, αⱼ, γⱼ of ΔR in eq. (12); αⱼ = 0 for an empty class."
-    Z, Pi, eps_sq = _prepare(Z, membership, eps_sq, num_classes)
-    return _coefficients(Pi, Z.shape[1], eps_sq)
+__all__ = ['CLASS_COLORS', 'inverse_scaled_gram', 'expansion_operator', 'literal_expansion_operator', 'compression_operators',
+           'Operators', 'gradient_operators', 'literal_compression_operators', 'GradientTerms', 'gradient_terms',
+           'rate_reduction_gradient', 'literal_rate_reduction_gradient', 'plot_directions', 'gradient_ascent_step',
+           'Ascent', 'gradient_ascent', 'plot_feature_paths']
 
 # %% ../nbs/03_gradient_operators.ipynb #c008
 def _eye(p: int, like: Tensor) -> Tensor:

@@ -14,8 +14,8 @@ from torch import Tensor
 from .core import check_eps_sq, check_features, membership_matrix
 
 # %% auto #0
-__all__ = ['logdet_spd', 'logdet_scaled_gram', 'coding_rate', 'coding_length', 'class_slots', 'class_samples',
-           'class_coding_rate', 'Rates', 'rate_terms', 'rate_reduction', 'literal_coding_rate',
+__all__ = ['logdet_spd', 'logdet_scaled_gram', 'coding_rate', 'coding_length', 'class_slots', 'class_samples', 'RateCoefficients',
+           'rate_coefficients', 'class_coding_rate', 'Rates', 'rate_terms', 'rate_reduction', 'literal_coding_rate',
            'literal_class_coding_rate']
 
 # %% ../nbs/01_coding_rate.ipynb #c009
@@ -72,12 +72,23 @@ def class_samples(Z: Tensor, Pi: Tensor) -> Tensor:
     X[j, pos] = Pi[i, j].sqrt()[:, None] * Z[i]
     return X
 
+class RateCoefficients(NamedTuple):
+    "The scalars of eq. (12): α = n/(mε²), and per class αⱼ = n/(tr(Πʲ)ε²) (0 if empty) and γⱼ = tr(Πʲ)/m."
+    alpha: float
+    alphas: Tensor  # (k,)
+    gammas: Tensor  # (k,)
+
+def _coefficients(Pi: Tensor, n: int, eps_sq: float) -> RateCoefficients:
+    "α, αⱼ, γⱼ of eq. (12) from a validated membership matrix Π `(m, k)`; αⱼ = 0 for an empty class."
+    m = Pi.shape[0]
+    tr = Pi.sum(0)                                               # (k,) tr(Πʲ)
+    alphas = torch.where(tr > 0, n / (tr.clamp_min(torch.finfo(Pi.dtype).tiny) * eps_sq), torch.zeros_like(tr))
+    return RateCoefficients(n / (m * eps_sq), alphas, tr / m)
+
 def _class_terms(Z: Tensor, Pi: Tensor, eps_sq: float) -> Tensor:
     "Per-class terms tr(Πʲ)/(2m) log det(I + n/(tr(Πʲ)ε²) ZΠʲZ*) of eq. (8), `(k,)`."
-    m, n = Z.shape
-    tr = Pi.sum(0)                                               # (k,) tr(Πʲ)
-    alpha = torch.where(tr > 0, n / (tr.clamp_min(torch.finfo(Z.dtype).tiny) * eps_sq), torch.zeros_like(tr))
-    return tr / (2 * m) * logdet_scaled_gram(class_samples(Z, Pi), alpha)
+    coef = _coefficients(Pi, Z.shape[1], eps_sq)
+    return coef.gammas / 2 * logdet_scaled_gram(class_samples(Z, Pi), coef.alphas)
 
 # %% ../nbs/01_coding_rate.ipynb #c016
 def _prepare(Z, membership, eps_sq, num_classes):
@@ -86,6 +97,15 @@ def _prepare(Z, membership, eps_sq, num_classes):
     eps_sq = check_eps_sq(eps_sq)
     Pi = membership_matrix(membership, Z.shape[0], num_classes, dtype=Z.dtype, device=Z.device)
     return Z, Pi, eps_sq
+
+def rate_coefficients(Z: Tensor,  # (m, n) features, rows are samples
+                      membership: Tensor,  # labels (m,) or soft rows (m, k)
+                      eps_sq: float,  # ε², the squared distortion
+                      num_classes: Optional[int] = None,  # k, for integer labels
+                     ) -> RateCoefficients:
+    "The coefficients α, αⱼ, γⱼ of ΔR in eq. (12); αⱼ = 0 for an empty class."
+    Z, Pi, eps_sq = _prepare(Z, membership, eps_sq, num_classes)
+    return _coefficients(Pi, Z.shape[1], eps_sq)
 
 def class_coding_rate(Z: Tensor,  # (m, n) features, rows are samples
                       membership: Tensor,  # labels (m,) or soft rows (m, k)
@@ -99,7 +119,7 @@ def class_coding_rate(Z: Tensor,  # (m, n) features, rows are samples
     terms = _class_terms(*_prepare(Z, membership, eps_sq, num_classes))
     return terms.sum() if reduction == "sum" else terms
 
-# %% ../nbs/01_coding_rate.ipynb #c018
+# %% ../nbs/01_coding_rate.ipynb #c019
 class Rates(NamedTuple):
     "The coding rate of the whole, of the parts and their difference (nats)."
     R: Tensor
@@ -126,7 +146,7 @@ def rate_reduction(Z: Tensor,  # (m, n) features, rows are samples
     "The rate reduction ΔR(Z, Π, ε) = R(Z, ε) − Rc(Z, ε | Π) of eqs. (9) and (12)."
     return rate_terms(Z, membership, eps_sq, num_classes).delta
 
-# %% ../nbs/01_coding_rate.ipynb #c028
+# %% ../nbs/01_coding_rate.ipynb #c029
 def literal_coding_rate(Z: Tensor, eps_sq: float) -> Tensor:
     "Eq. (7) verbatim, for checks: ½ slogdet(Iₙ + n/(mε²) ZZ*) with the paper's Z = `Z.T`."
     Zp = Z.T                                                     # paper convention, n x m
