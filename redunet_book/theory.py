@@ -12,7 +12,7 @@ import torch
 from torch import Tensor
 
 from .core import check_eps_sq, check_features, membership_matrix, normalize
-from .rate import class_samples, class_slots, logdet_scaled_gram, rate_reduction, rate_terms
+from .rate import _class_terms, _prepare, class_samples, class_slots, logdet_scaled_gram, rate_reduction, rate_terms
 
 # %% auto #0
 __all__ = ['TABLE4_PAPER', 'class_spectra', 'class_ranks', 'max_cross_class_cosine', 'project_class_ranks', 'AscentResult',
@@ -141,11 +141,12 @@ def coding_rate_bounds(Z: Tensor,  # (m, n) features
                        num_classes: Optional[int] = None,
                       ) -> RateBounds:
     "The bounds of Lemma 10 on R(Z, ε): Rc ≤ R ≤ Σⱼ ½ log det(I + α ZʲZʲ*), α = n/(mε²) for every class."
-    t = rate_terms(Z, membership, eps_sq, num_classes)
+    Z, Pi, eps_sq = _prepare(Z, membership, eps_sq, num_classes)
     m, n = Z.shape
-    Pi = membership_matrix(membership, m, num_classes, dtype=Z.dtype, device=Z.device)
-    upper = 0.5 * logdet_scaled_gram(class_samples(Z, Pi), n / (m * eps_sq)).sum()
-    return RateBounds(t.Rc, t.R, upper)
+    alpha = n / (m * eps_sq)
+    R = 0.5 * logdet_scaled_gram(Z, alpha)
+    upper = 0.5 * logdet_scaled_gram(class_samples(Z, Pi), alpha).sum()
+    return RateBounds(_class_terms(Z, Pi, eps_sq).sum(), R, upper)
 
 # %% ../nbs/02_theorem_checks.ipynb #c041
 # Appendix D.1, Table 4 of the ReduNet paper: (n, kind, d_j, orthogonal, R, Rc, ΔR); kind "gaussian" has no d_j.
