@@ -1,0 +1,212 @@
+"""Tests of the vector ReduNet (nbs/04_vector_redunet.ipynb): Algorithms 1–2 against literal loops, eqs. (23)–(27)."""
+import io
+import math
+
+import pytest
+import torch
+
+from redunet_book.core import make_generator
+from redunet_book.data import subspace_samples
+from redunet_book.operators import literal_compression_operators, literal_expansion_operator
+from redunet_book.rate import rate_reduction
+from redunet_book.vector import (ReduLayer, ReduNet, class_responses, relu_residual, soft_membership,
+                                 softmax_residual)
+
+F64 = torch.float64
+
+
+def _data(seed=0, n=6, dims=(1, 2, 1), per=12, noise=0.2, orthogonal=True):
+    "A small float64 problem: noisy subspaces in R^n, rows on the sphere."
+    return subspace_samples(list(dims), n, per, orthogonal=orthogonal, noise=noise, generator=make_generator(seed))
+
+
+def _one_hot(y, k):
+    return torch.nn.functional.one_hot(y, k).to(F64)
+
+
+def _unit_columns(Zp):
+    return Zp / Zp.norm(dim=0, keepdim=True)
+
+
+def literal_algorithm1(X, y, k, L, eta, eps_sq, lam=None):
+    "Algorithm 1 loop by loop with dense inverses, paper convention Z (n, m); true Π if lam is None, else π̂ (eq. 23) per sample."
+    Pi = _one_hot(y, k)
+    Zp = _unit_columns(X.T.clone())
+    n, m = Zp.shape
+    for _ in range(L):
+        E = literal_expansion_operator(Zp.T, eps_sq)
+        C = literal_compression_operators(Zp.T, Pi, eps_sq)
+        gam = [float(Pi[:, j].sum()) / m for j in range(k)]
+        if lam is None:
+            g = E @ Zp
+            for j in range(k):
+                g = g - gam[j] * C[j] @ Zp @ torch.diag(Pi[:, j])
+            Zp = _unit_columns(Zp + eta * g)
+        else:
+            new = torch.empty_like(Zp)
+            for i in range(m):
+                z = Zp[:, i]
+                w = torch.tensor([math.exp(-lam * float((C[j] @ z).norm())) for j in range(k)], dtype=F64)
+                pihat = w / w.sum()
+                g = E @ z - sum(gam[j] * (C[j] @ z) * pihat[j] for j in range(k))
+                zn = z + eta * g
+                new[:, i] = zn / zn.norm()
+            Zp = new
+    return Zp.T
+
+
+def literal_algorithm2(net, x, relu=False):
+    "Algorithm 2 for one sample x (n,) through the stored operators, with explicit loops over classes."
+    z = x / x.norm()
+    for layer in net.layers:
+        E, C, gam, a = layer.E, layer.C, layer.gammas, float(layer.alpha)
+        k = C.shape[0]
+        if relu:
+            P = [z - (C[j] @ z) * float(gam[j]) / a for j in range(k)]        # Pʲ = I − Cʲ/αⱼ, αⱼ = α/γⱼ
+            sigma = a * (z - sum(torch.clamp(p, min=0) for p in P))
+        else:
+            w = torch.stack([torch.exp(-net.lam * (C[j] @ z).norm()) for j in range(k)])
+            pihat = w / w.sum()
+            sigma = sum(gam[j] * (C[j] @ z) * pihat[j] for j in range(k))
+        zn = z + net.eta * (E @ z - sigma)
+        z = zn / zn.norm()
+    return z
+
+
+def test_construction_matches_literal_algorithm1_true_labels():
+    X, y = _data()
+    net = ReduNet(num_layers=5, eta=0.5, eps_sq=0.5, lam=100.0).fit(X, y)
+    ref = literal_algorithm1(X, y, 3, 5, 0.5, 0.5)
+    torch.testing.assert_close(net.train_features_, ref, rtol=0, atol=1e-10)
+    assert len(net.layers) == 5 and net.history.shape == (6, 3)
+    torch.testing.assert_close(net.history[-1, 2], rate_reduction(ref, y, 0.5), rtol=0, atol=1e-10)
+
+
+def test_construction_matches_literal_algorithm1_estimated():
+    X, y = _data(seed=1)
+    net = ReduNet(4, eta=0.5, eps_sq=0.5, lam=20.0, train_update="estimated").fit(X, y)
+    ref = literal_algorithm1(X, y, 3, 4, 0.5, 0.5, lam=20.0)
+    torch.testing.assert_close(net.train_features_, ref, rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize("nonlinearity", ["softmax", "relu"])
+def test_forward_matches_literal_algorithm2(nonlinearity):
+    X, y = _data(seed=2)
+    net = ReduNet(4, eta=0.5, eps_sq=0.5, lam=10.0, nonlinearity=nonlinearity).fit(X, y)
+    Xt, _ = _data(seed=3)
+    out = net(Xt)
+    ref = torch.stack([literal_algorithm2(net, x, relu=nonlinearity == "relu") for x in Xt])
+    torch.testing.assert_close(out, ref, rtol=0, atol=1e-12)
+    torch.testing.assert_close(out.norm(dim=1), torch.ones(len(Xt), dtype=F64), rtol=0, atol=1e-12)
+
+
+def test_large_lambda_reproduces_training_features():
+    X, y = _data(seed=4, noise=0.05)
+    net = ReduNet(6, eta=0.5, eps_sq=0.5, lam=500.0).fit(X, y)
+    torch.testing.assert_close(net(X), net.train_features_, rtol=0, atol=1e-8)
+    est = net.layers[0].estimated_membership(X / X.norm(dim=1, keepdim=True))
+    assert (est.argmax(1) == y).all()
+
+
+def test_rate_reduction_rises_for_small_eta():
+    X, y = _data(seed=5, per=20)
+    net = ReduNet(15, eta=0.1, eps_sq=0.5, lam=100.0).fit(X, y)
+    dR = net.history[:, 2]
+    assert (dR[1:] - dR[:-1] > 0).all()
+    torch.testing.assert_close(net.history[:, 2], net.history[:, 0] - net.history[:, 1])
+    hist = net.rate_history(X, y)                                  # same labels, estimated memberships
+    assert hist.shape == (16, 3) and float(hist[-1, 2]) > float(hist[0, 2])
+
+
+def test_min_gain_stops_early():
+    X, y = _data(seed=6)
+    full = ReduNet(40, eta=0.5, eps_sq=0.5, lam=100.0).fit(X, y)
+    short = ReduNet(40, eta=0.5, eps_sq=0.5, lam=100.0, min_gain=1e-2).fit(X, y)
+    assert 0 < len(short.layers) < 40 and short.history.shape == (len(short.layers) + 1, 3)
+    gains = short.history[1:, 2] - short.history[:-1, 2]
+    assert (gains >= 1e-2).all()
+    torch.testing.assert_close(short.history, full.history[: len(short.layers) + 1])
+
+
+def test_batched_pieces_match_loops(gen):
+    Z = torch.randn(7, 4, generator=gen, dtype=F64)
+    C = torch.randn(3, 4, 4, generator=gen, dtype=F64)
+    C = C + C.mT
+    R = class_responses(Z, C)
+    for i in range(7):
+        for j in range(3):
+            torch.testing.assert_close(R[i, j], C[j] @ Z[i])
+    P = soft_membership(R, 2.0, torch.tensor([True, False, True]))
+    assert (P[:, 1] == 0).all()
+    torch.testing.assert_close(P.sum(1), torch.ones(7, dtype=F64))
+    g = torch.tensor([0.5, 0.0, 0.5], dtype=F64)
+    torch.testing.assert_close(softmax_residual(R, g, P)[3], 0.5 * (R[3, 0] * P[3, 0] + R[3, 2] * P[3, 2]))
+    assert relu_residual(Z, R, torch.tensor([2.0, 0.0, 2.0], dtype=F64), 1.0).shape == (7, 4)
+
+
+def test_deterministic_and_dtype(dtype):
+    X, y = _data(seed=7)
+    X = X.to(dtype)
+    a = ReduNet(3, 0.5, 0.5, 10.0).fit(X, y)
+    b = ReduNet(3, 0.5, 0.5, 10.0).fit(X, y)
+    assert torch.equal(a.train_features_, b.train_features_) and torch.equal(a(X), b(X))
+    assert a(X).dtype == dtype and a.layers[0].E.dtype == dtype
+
+
+@pytest.mark.parametrize("nonlinearity", ["softmax", "relu"])
+def test_state_dict_round_trip(nonlinearity):
+    X, y = _data(seed=8)
+    net = ReduNet(4, 0.5, 0.5, 10.0, nonlinearity=nonlinearity).fit(X, y)
+    buf = io.BytesIO()
+    torch.save(net.state_dict(), buf)
+    buf.seek(0)
+    fresh = ReduNet(4, 0.5, 0.5, 10.0, nonlinearity=nonlinearity)
+    fresh.load_state_dict(torch.load(buf))
+    assert len(fresh.layers) == 4 and torch.equal(fresh.history, net.history)
+    Xt, _ = _data(seed=9)
+    assert torch.equal(fresh(Xt), net(Xt))
+    assert sum(p.numel() for p in net.parameters()) == 0       # built, not trained: buffers only
+
+
+def test_device(device):
+    X, y = _data(seed=10)
+    net = ReduNet(2, 0.5, 0.5, 10.0).fit(X.to(device), y.to(device))
+    assert net(X.to(device)).device.type == device.type
+
+
+def test_bad_input():
+    X, y = _data(seed=11)
+    with pytest.raises(RuntimeError, match="fit"):
+        ReduNet(2, 0.5, 0.5, 10.0)(X)
+    with pytest.raises(ValueError, match="eta"):
+        ReduNet(2, 0.0, 0.5, 10.0)
+    with pytest.raises(ValueError, match="eps_sq"):
+        ReduNet(2, 0.5, -1.0, 10.0)
+    with pytest.raises(ValueError, match="lam"):
+        ReduNet(2, 0.5, 0.5, float("nan"))
+    with pytest.raises(ValueError, match="num_layers"):
+        ReduNet(-1, 0.5, 0.5, 10.0)
+    with pytest.raises(ValueError, match="nonlinearity"):
+        ReduNet(2, 0.5, 0.5, 10.0, nonlinearity="tanh")
+    with pytest.raises(ValueError, match="train_update"):
+        ReduNet(2, 0.5, 0.5, 10.0, train_update="oracle")
+    net = ReduNet(2, 0.5, 0.5, 10.0)
+    with pytest.raises(ValueError, match="membership"):
+        net.fit(X, y[:-1])
+    with pytest.raises(TypeError, match="Z"):
+        net.fit(X.numpy(), y)
+    net.fit(X, y)
+    with pytest.raises(ValueError, match="features per sample"):
+        net(X[:, :4])
+    with pytest.raises(ValueError, match="NaN"):
+        net(torch.full_like(X, float("nan")))
+    with pytest.raises(ValueError, match="history"):
+        ReduNet(2, 0.5, 0.5, 10.0).load_state_dict({})
+
+
+def test_empty_class_is_ignored():
+    X, y = _data(seed=12)
+    net = ReduNet(3, 0.5, 0.5, 10.0).fit(X, y, num_classes=5)
+    ref = ReduNet(3, 0.5, 0.5, 10.0).fit(X, y)
+    torch.testing.assert_close(net.train_features_, ref.train_features_, rtol=0, atol=1e-12)
+    torch.testing.assert_close(net(X), ref(X), rtol=0, atol=1e-12)
