@@ -119,6 +119,8 @@ class ReduNet(nn.Module):
                  nonlinearity: str = "softmax",  # σ of eq. (24) ('softmax') or eq. (25) ('relu')
                  train_update: str = "labels",  # training features moved with the true Π ('labels') or as Algorithm 1 writes it ('estimated')
                  min_gain: Optional[float] = None,  # stop when ΔR of the training features gains less (footnote 34)
+                 accelerated: bool = False,  # Nesterov-type skip connections across three layers, eq. (28)
+                 beta: float = 0.9,  # β ∈ [0, 1), the momentum coefficient β_ℓ of eq. (28) (constant)
                 ):
         super().__init__()
         self.num_layers = _check_int(num_layers, "num_layers", 0)
@@ -130,6 +132,11 @@ class ReduNet(nn.Module):
             raise ValueError(f"train_update must be 'labels' or 'estimated', got {train_update!r}")
         self.nonlinearity, self.train_update = nonlinearity, train_update
         self.min_gain = None if min_gain is None else float(min_gain)
+        if not isinstance(accelerated, bool):
+            raise ValueError(f"accelerated must be True or False, got {accelerated!r}")
+        if not 0 <= float(beta) < 1:
+            raise ValueError(f"beta must be in [0, 1), got {beta!r}")
+        self.accelerated, self.beta = accelerated, float(beta)
         self.layers = nn.ModuleList()
         self.register_buffer("history", None)                     # (L + 1, 3) R, Rc, ΔR after fit
 
@@ -139,6 +146,11 @@ def _method(f):
     f.__name__, f.__qualname__ = name, f"ReduNet.{name}"
     setattr(ReduNet, name, f)
     return f
+
+@_method
+def _lookahead(self: ReduNet, Z: Tensor, Z_prev: Tensor) -> Tensor:
+    "The extrapolated point q_{ℓ+1} = z_ℓ + β(z_ℓ − z_{ℓ−1}) of eq. (28) (just z_ℓ when not accelerated)."
+    return Z + self.beta * (Z - Z_prev) if self.accelerated else Z
 
 # %% ../nbs/04_vector_redunet.ipynb #c020
 @_method
@@ -158,14 +170,16 @@ def _fit(self: ReduNet,
     if progress:
         from tqdm.auto import tqdm
         steps = tqdm(steps, desc="ReduNet layers")
+    Z_prev = Z                                                     # z₀ = z₁: no momentum at the first layer
     for _ in steps:
-        layer = ReduLayer.from_features(Z, Pi, self.eps_sq, self.eta, self.lam, self.nonlinearity)
-        Z_next = layer(Z, Pi if self.train_update == "labels" else None)
+        Q = self.lookahead(Z, Z_prev)                              # eq. (28); Q = Z for the plain network
+        layer = ReduLayer.from_features(Q, Pi, self.eps_sq, self.eta, self.lam, self.nonlinearity)
+        Z_next = layer(Q, Pi if self.train_update == "labels" else None)
         r = torch.stack(rate_terms(Z_next, Pi, self.eps_sq))
         if self.min_gain is not None and float(r[2] - rates[-1][2]) < self.min_gain:
             break                                                  # diminishing returns: drop this layer
         self.layers.append(layer)
-        Z = Z_next
+        Z_prev, Z = Z, Z_next
         rates.append(r)
     self.history = torch.stack(rates)                              # (L + 1, 3): R, Rc, ΔR
     self.train_features_ = Z
@@ -184,9 +198,9 @@ def _forward(self: ReduNet,
     if len(self.layers) and Z.shape[1] != self.layers[0].E.shape[0]:
         raise ValueError(f"Z must have {self.layers[0].E.shape[0]} features per sample, got shape {tuple(Z.shape)}")
     Z = normalize(Z)
-    path = [Z]
+    path, Z_prev = [Z], Z
     for layer in self.layers:
-        Z = layer(Z)
+        Z_prev, Z = Z, layer(self.lookahead(Z, Z_prev))           # eq. (28) when accelerated
         if return_history:
             path.append(Z)
     return (Z, torch.stack(path)) if return_history else Z

@@ -210,3 +210,70 @@ def test_empty_class_is_ignored():
     ref = ReduNet(3, 0.5, 0.5, 10.0).fit(X, y)
     torch.testing.assert_close(net.train_features_, ref.train_features_, rtol=0, atol=1e-12)
     torch.testing.assert_close(net(X), ref(X), rtol=0, atol=1e-12)
+
+
+def literal_accelerated(X, y, k, L, eta, eps_sq, beta):
+    "Eq. (28) loop by loop, paper convention Z (n, m): q = z_ℓ + β(z_ℓ − z_{ℓ−1}), operators from q, z_{ℓ+1} = P_S(q + η g(q))."
+    Pi = _one_hot(y, k)
+    Zp = _unit_columns(X.T.clone())
+    prev = Zp.clone()
+    n, m = Zp.shape
+    for _ in range(L):
+        Q = Zp + beta * (Zp - prev)
+        E = literal_expansion_operator(Q.T, eps_sq)
+        C = literal_compression_operators(Q.T, Pi, eps_sq)
+        g = E @ Q
+        for j in range(k):
+            g = g - float(Pi[:, j].sum()) / m * C[j] @ Q @ torch.diag(Pi[:, j])
+        prev, Zp = Zp, _unit_columns(Q + eta * g)
+    return Zp.T
+
+
+def literal_accelerated_forward(net, x):
+    "Algorithm 2 with the skip connections of eq. (28), for one sample x (n,), explicit loops over classes."
+    z = x / x.norm()
+    prev = z
+    for layer in net.layers:
+        q = z + net.beta * (z - prev)
+        w = torch.stack([torch.exp(-net.lam * (layer.C[j] @ q).norm()) for j in range(layer.C.shape[0])])
+        pihat = w / w.sum()
+        sigma = sum(layer.gammas[j] * (layer.C[j] @ q) * pihat[j] for j in range(layer.C.shape[0]))
+        zn = q + net.eta * (layer.E @ q - sigma)
+        prev, z = z, zn / zn.norm()
+    return z
+
+
+def test_accelerated_matches_literal_eq28():
+    X, y = _data(seed=11)
+    net = ReduNet(6, eta=0.5, eps_sq=0.5, lam=10.0, accelerated=True, beta=0.7).fit(X, y)
+    ref = literal_accelerated(X, y, 3, 6, 0.5, 0.5, 0.7)
+    torch.testing.assert_close(net.train_features_, ref, rtol=0, atol=1e-10)
+    torch.testing.assert_close(net.history[-1, 2], rate_reduction(ref, y, 0.5), rtol=0, atol=1e-10)
+    Xt, _ = _data(seed=12)
+    out = net(Xt)
+    torch.testing.assert_close(out, torch.stack([literal_accelerated_forward(net, x) for x in Xt]), rtol=0, atol=1e-10)
+    plain = ReduNet(6, eta=0.5, eps_sq=0.5, lam=10.0).fit(X, y)
+    assert not torch.allclose(plain.train_features_, net.train_features_)   # the skip connections do something
+    zero = ReduNet(6, eta=0.5, eps_sq=0.5, lam=10.0, accelerated=True, beta=0.0).fit(X, y)
+    torch.testing.assert_close(zero.train_features_, plain.train_features_, rtol=0, atol=0)
+
+
+def test_accelerated_state_dict_round_trip():
+    X, y = _data(seed=13)
+    net = ReduNet(5, 0.5, 0.5, 10.0, accelerated=True, beta=0.8).fit(X, y)
+    buf = io.BytesIO()
+    torch.save(net.state_dict(), buf)
+    buf.seek(0)
+    fresh = ReduNet(5, 0.5, 0.5, 10.0, accelerated=True, beta=0.8)
+    fresh.load_state_dict(torch.load(buf))
+    Xt, _ = _data(seed=14)
+    assert torch.equal(fresh.history, net.history) and torch.equal(fresh(Xt), net(Xt))
+
+
+def test_accelerated_bad_arguments():
+    with pytest.raises(ValueError, match="beta"):
+        ReduNet(3, 0.5, 0.5, 1.0, accelerated=True, beta=1.0)
+    with pytest.raises(ValueError, match="beta"):
+        ReduNet(3, 0.5, 0.5, 1.0, accelerated=True, beta=-0.1)
+    with pytest.raises(ValueError, match="accelerated"):
+        ReduNet(3, 0.5, 0.5, 1.0, accelerated=1)
