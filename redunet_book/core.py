@@ -15,9 +15,9 @@ import torch
 from torch import Tensor
 
 # %% auto #0
-__all__ = ['FLOAT_DTYPES', 'SCALE_ENV', 'SCALES', 'check_features', 'check_positive', 'check_eps_sq', 'simplex_tolerance',
-           'membership_matrix', 'normalize', 'make_generator', 'seed_everything', 'resolve_device', 'complex_dtype',
-           'tolerance', 'get_scale', 'by_scale']
+__all__ = ['FLOAT_DTYPES', 'SCALE_ENV', 'SCALES', 'check_features', 'check_positive', 'check_int', 'check_eps_sq',
+           'simplex_tolerance', 'membership_matrix', 'normalize', 'make_generator', 'seed_everything', 'resolve_device',
+           'complex_dtype', 'tolerance', 'get_scale', 'by_scale']
 
 # %% ../nbs/00_core.ipynb #c005
 FLOAT_DTYPES = (torch.float32, torch.float64)
@@ -51,6 +51,14 @@ def check_positive(value, name: str) -> float:
     if not math.isfinite(value) or value <= 0:
         raise ValueError(f"{name} must be a finite number > 0, got {value}")
     return value
+
+def check_int(value, name: str, low: int = 1) -> int:
+    "Check that `value` is an integer (not a bool) >= `low` and return it."
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if value < low:
+        raise ValueError(f"{name} must be >= {low}, got {value}")
+    return int(value)
 
 def check_eps_sq(eps_sq) -> float:
     "Check the squared distortion ε² (`eps_sq`): a finite number > 0."

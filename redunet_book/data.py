@@ -10,24 +10,16 @@ from typing import Optional, Sequence
 import torch
 from torch import Tensor
 
-from .core import FLOAT_DTYPES, normalize
+from .core import FLOAT_DTYPES, check_int, normalize
 
 # %% auto #0
 __all__ = ['random_orthonormal_basis', 'subspace_samples']
 
 # %% ../nbs/00a_data.ipynb #c004
-def _check_int(value, name: str, low: int = 1) -> int:
-    "Check that `value` is an integer >= `low`."
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < low:
-        raise ValueError(f"{name} must be >= {low}, got {value}")
-    return value
-
 def random_orthonormal_basis(n: int, d: int, generator: Optional[torch.Generator] = None,
                              dtype: torch.dtype = torch.float64) -> Tensor:
     "A Haar-random `(n, d)` matrix with orthonormal columns (d <= n)."
-    _check_int(n, "n"); _check_int(d, "d")
+    check_int(n, "n"); check_int(d, "d")
     if d > n:
         raise ValueError(f"d must be <= n to have {d} orthonormal columns in R^{n}, got d={d}")
     if dtype not in FLOAT_DTYPES:
@@ -41,13 +33,13 @@ def subspace_samples(dims: Sequence[int], n: int, samples_per_class, orthogonal:
                      noise: float = 0.0, generator: Optional[torch.Generator] = None,
                      dtype: torch.dtype = torch.float64) -> tuple[Tensor, Tensor]:
     "Unit-norm samples `Z (m, n)` and labels `(m,)` from k subspaces of dimensions `dims` in R^n."
-    dims = [_check_int(d, "dims entries") for d in dims]
+    dims = [check_int(d, "dims entries") for d in dims]
     if not dims:
         raise ValueError("dims must list at least one subspace dimension")
     counts = [samples_per_class] * len(dims) if isinstance(samples_per_class, int) else list(samples_per_class)
     if len(counts) != len(dims):
         raise ValueError(f"samples_per_class has {len(counts)} entries but dims has {len(dims)}")
-    counts = [_check_int(c, "samples_per_class", low=0) for c in counts]
+    counts = [check_int(c, "samples_per_class", low=0) for c in counts]
     if noise < 0:
         raise ValueError(f"noise must be >= 0, got {noise}")
     if orthogonal:

@@ -10,7 +10,7 @@ from typing import Optional
 import torch
 from torch import Tensor, nn
 
-from .core import check_eps_sq, check_features, check_positive, membership_matrix, normalize
+from .core import check_eps_sq, check_features, check_int, check_positive, membership_matrix, normalize
 from .operators import gradient_operators
 from .rate import rate_terms
 
@@ -104,12 +104,6 @@ class ReduLayer(nn.Module):
         return f"n={self.E.shape[0]}, k={self.C.shape[0]}, eta={self.eta}, lam={self.lam}, nonlinearity={self.nonlinearity!r}"
 
 # %% ../nbs/04_vector_redunet.ipynb #c018
-def _check_int(value, name: str, low: int) -> int:
-    "Check an integer argument >= `low`."
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-    return value
-
 class ReduNet(nn.Module):
     "The vector ReduNet of eq. (27), constructed layer by layer in a forward pass (Algorithm 1) and evaluated by Algorithm 2."
     def __init__(self, num_layers: int,  # L, the (maximum) number of layers
@@ -123,7 +117,7 @@ class ReduNet(nn.Module):
                  beta: float = 0.9,  # β ∈ [0, 1), the momentum coefficient β_ℓ of eq. (28) (constant)
                 ):
         super().__init__()
-        self.num_layers = _check_int(num_layers, "num_layers", 0)
+        self.num_layers = check_int(num_layers, "num_layers", 0)
         self.eta, self.eps_sq = check_positive(eta, "eta"), check_eps_sq(eps_sq)
         self.lam = check_positive(lam, "lam")
         if nonlinearity not in NONLINEARITIES:
