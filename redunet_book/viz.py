@@ -8,12 +8,13 @@ from __future__ import annotations
 from typing import Mapping, Optional, Sequence
 
 import matplotlib.pyplot as plt
+import torch
 from matplotlib.figure import Figure
 
 RATE_COLORS = {"R": "#1f77b4", "Rc": "#ff7f0e", "ΔR": "#2ca02c"}
 
 # %% auto #0
-__all__ = ['RATE_COLORS', 'plot_rate_bars', 'plot_rate_curves']
+__all__ = ['RATE_COLORS', 'plot_rate_bars', 'plot_rate_curves', 'cosine_similarity_matrix', 'plot_cosine_heatmap']
 
 # %% ../nbs/00b_viz.ipynb #c003
 def _figure(ax=None, figsize=(5, 3.2)):
@@ -51,6 +52,40 @@ def plot_rate_curves(x: Sequence[float], curves: Mapping[str, Sequence[float]], 
     ax.set_xlabel(xlabel)
     ax.set_ylabel("nats")
     ax.legend(frameon=False)
+    if title:
+        ax.set_title(title)
+    return fig
+
+# %% ../nbs/00b_viz.ipynb #c008
+def cosine_similarity_matrix(Z,  # (m, n) features, rows are samples
+                             labels=None,  # (m,) integer labels: sort the rows by class (stable), or None
+                            ):  # ((m, m) |cos| matrix, (m,) the order used)
+    "|cos| between every pair of rows of Z, rows and columns sorted by class; zero rows give 0."
+    if not isinstance(Z, torch.Tensor) or Z.ndim != 2:
+        raise ValueError(f"Z must be a tensor of shape (m, n), got {getattr(Z, 'shape', type(Z))}")
+    order = torch.arange(Z.shape[0], device=Z.device)
+    if labels is not None:
+        labels = torch.as_tensor(labels, device=Z.device)
+        if labels.shape != (Z.shape[0],):
+            raise ValueError(f"labels must have shape ({Z.shape[0]},), got {tuple(labels.shape)}")
+        order = torch.argsort(labels, stable=True)
+    U = Z[order].detach()
+    U = U / U.norm(dim=1, keepdim=True).clamp_min(torch.finfo(U.dtype).tiny)
+    return (U @ U.T).abs(), order
+
+def plot_cosine_heatmap(Z,  # (m, n) features, rows are samples
+                        labels=None,  # (m,) integer labels: sort by class and mark the class blocks
+                        ax=None, title: Optional[str] = None) -> Figure:
+    "Heatmap of |cos| between all pairs of samples, sorted by class, with class boundaries (Figs. 15/16/28)."
+    cos, order = cosine_similarity_matrix(Z, labels)
+    fig, ax = _figure(ax, figsize=(3.6, 3.2))
+    im = ax.imshow(cos.cpu().float().numpy(), cmap="Blues", vmin=0, vmax=1, interpolation="nearest")
+    if labels is not None:
+        counts = torch.bincount(torch.as_tensor(labels)[order.cpu()].cpu())
+        for edge in counts.cumsum(0)[:-1].tolist():
+            ax.axhline(edge - 0.5, color="0.4", lw=0.6); ax.axvline(edge - 0.5, color="0.4", lw=0.6)
+    ax.set(xticks=[], yticks=[], xlabel="sample (sorted by class)")
+    fig.colorbar(im, ax=ax, shrink=0.8, label="|cos|")
     if title:
         ax.set_title(title)
     return fig

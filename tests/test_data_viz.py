@@ -62,3 +62,19 @@ def test_plot_helpers():
         plot_rate_bars({})
     with pytest.raises(ValueError, match="has 1 points but x has 2"):
         plot_rate_curves([1, 2], {"R": [1]}, xlabel="d")
+
+
+def test_cosine_similarity_matrix_sorted_and_safe():
+    from redunet_book.viz import cosine_similarity_matrix, plot_cosine_heatmap
+    Z = torch.tensor([[0.0, 0.0], [1.0, 1.0], [2.0, 0.0], [0.0, 3.0]], dtype=torch.float64)
+    cos, order = cosine_similarity_matrix(Z, torch.tensor([1, 0, 1, 0]))
+    assert order.tolist() == [1, 3, 0, 2]
+    assert torch.isfinite(cos).all() and float(cos[2, 2]) == 0.0          # the zero row gives 0, not NaN
+    torch.testing.assert_close(cos[0, 1], torch.tensor(2 ** -0.5, dtype=torch.float64))
+    torch.testing.assert_close(cos, cos.T)
+    with pytest.raises(ValueError, match="labels"):
+        cosine_similarity_matrix(Z, torch.tensor([0, 1]))
+    with pytest.raises(ValueError, match="Z"):
+        cosine_similarity_matrix(torch.ones(3))
+    fig = plot_cosine_heatmap(Z, torch.tensor([1, 0, 1, 0]))
+    assert len(fig.axes[0].lines) == 2                                    # one boundary line each way
