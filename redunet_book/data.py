@@ -5,17 +5,28 @@
 # %% ../nbs/00a_data.ipynb #c002
 from __future__ import annotations
 
-from typing import Optional, Sequence
+import gzip
+import hashlib
+import math
+import os
+import shutil
+import tempfile
+import urllib.request
+from pathlib import Path
+from typing import Optional, Sequence, Union
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
-from .core import FLOAT_DTYPES, check_int, normalize
+from .core import FLOAT_DTYPES, check_int, make_generator, normalize
 
 # %% auto #0
-__all__ = ['random_orthonormal_basis', 'subspace_samples']
+__all__ = ['MNIST_FILES', 'MNIST_SHA256', 'MNIST_MIRRORS', 'DATA_ENV', 'random_orthonormal_basis', 'subspace_samples',
+           'parse_idx', 'sha256_file', 'mnist_folders', 'download_mnist', 'load_mnist', 'balanced_split', 'polar_grid',
+           'polar_resample', 'rotate_images', 'cyclic_translations']
 
-# %% ../nbs/00a_data.ipynb #c004
+# %% ../nbs/00a_data.ipynb #c005
 def random_orthonormal_basis(n: int, d: int, generator: Optional[torch.Generator] = None,
                              dtype: torch.dtype = torch.float64) -> Tensor:
     "A Haar-random `(n, d)` matrix with orthonormal columns (d <= n)."
@@ -28,7 +39,7 @@ def random_orthonormal_basis(n: int, d: int, generator: Optional[torch.Generator
     Q, R = torch.linalg.qr(A)
     return (Q * torch.sign(torch.diagonal(R))).to(dtype)
 
-# %% ../nbs/00a_data.ipynb #c007
+# %% ../nbs/00a_data.ipynb #c008
 def subspace_samples(dims: Sequence[int], n: int, samples_per_class, orthogonal: bool = True,
                      noise: float = 0.0, generator: Optional[torch.Generator] = None,
                      dtype: torch.dtype = torch.float64) -> tuple[Tensor, Tensor]:
@@ -54,3 +65,258 @@ def subspace_samples(dims: Sequence[int], n: int, samples_per_class, orthogonal:
         Z = Z + noise * torch.randn(Z.shape, generator=generator, dtype=torch.float64)
     labels = torch.repeat_interleave(torch.arange(len(dims)), torch.tensor(counts))
     return normalize(Z).to(dtype), labels
+
+# %% ../nbs/00a_data.ipynb #c011
+_IDX_DTYPES = {0x08: torch.uint8, 0x09: torch.int8, 0x0B: torch.int16, 0x0C: torch.int32,
+               0x0D: torch.float32, 0x0E: torch.float64}
+
+def parse_idx(data: bytes,  # the bytes of an IDX file, gzip-compressed or raw
+              name: str = "IDX data",  # how errors refer to the data (e.g. the file name)
+             ) -> Tensor:  # the array, with the dtype and shape its header gives
+    "Decode an IDX file (LeCun's MNIST format): magic 00 00 type ndim, big-endian int32 sizes, big-endian values."
+    if data[:2] == b"\x1f\x8b":
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError) as err:
+            raise ValueError(f"{name}: corrupt or truncated gzip stream ({err})") from None
+    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_DTYPES:
+        raise ValueError(f"{name}: bad magic number {data[:4].hex() or '(empty)'}; an IDX file starts with "
+                         f"00 00, a type code in {[hex(t) for t in _IDX_DTYPES]} and the number of dimensions")
+    dtype, ndim = _IDX_DTYPES[data[2]], data[3]
+    head = 4 + 4 * ndim
+    if len(data) < head:
+        raise ValueError(f"{name}: truncated header: {ndim} dimensions need {head} bytes, the file has {len(data)}")
+    shape = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
+    itemsize = torch.empty((), dtype=dtype).element_size()
+    want = head + math.prod(shape) * itemsize
+    if len(data) != want:
+        what = "truncated" if len(data) < want else "has trailing bytes"
+        raise ValueError(f"{name}: {what}: shape {tuple(shape)} needs {want} bytes, the file has {len(data)}")
+    flat = torch.frombuffer(bytearray(data[head:]), dtype=torch.uint8)
+    if itemsize > 1:                                   # big-endian on disk: reverse the bytes of each value
+        flat = flat.view(-1, itemsize).flip(1).reshape(-1)
+    return flat.view(dtype).reshape(shape).clone()
+
+# %% ../nbs/00a_data.ipynb #c014
+MNIST_FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+               "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
+
+MNIST_SHA256 = {  # published digests of the .gz archives, and of their decompressed contents
+    "train-images-idx3-ubyte.gz": "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+    "train-labels-idx1-ubyte.gz": "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+    "t10k-images-idx3-ubyte.gz": "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+    "t10k-labels-idx1-ubyte.gz": "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+    "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+    "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+    "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+    "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+}
+
+MNIST_MIRRORS = ("https://storage.googleapis.com/cvdf-datasets/mnist/",
+                 "https://ossci-datasets.s3.amazonaws.com/mnist/")
+
+DATA_ENV = "REDUNET_DATA"
+
+def sha256_file(path) -> str:
+    "The SHA-256 hex digest of a file, read in 1 MiB chunks."
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+# %% ../nbs/00a_data.ipynb #c016
+def mnist_folders(root=None) -> list[Path]:
+    "The folders searched for the MNIST files, in order: `root`, $REDUNET_DATA, ../shared/data/mnist beside the repository, ~/.cache/redunet_book/mnist."
+    if root is not None:
+        bases = [Path(root)]
+    elif os.environ.get(DATA_ENV):
+        bases = [Path(os.environ[DATA_ENV])]
+    else:
+        import redunet_book
+        repo = Path(redunet_book.__file__).resolve().parents[1]
+        bases = [p for p in [repo.parent / "shared" / "data" / "mnist"] if p.is_dir()]
+        bases.append(Path.home() / ".cache" / "redunet_book" / "mnist")
+    return [d for b in bases for d in (b.expanduser(), b.expanduser() / "mnist")]
+
+def _find_file(base: str, folders: list) -> Optional[Path]:
+    "The first `base.gz` or raw `base` in `folders`, or None."
+    for d in folders:
+        for name in (base + ".gz", base):
+            if (d / name).is_file():
+                return d / name
+    return None
+
+# %% ../nbs/00a_data.ipynb #c019
+def download_mnist(root=None,  # destination folder (default: the first folder of `mnist_folders()`'s list that is not from the repository)
+                   split: str = "test",  # 'train' or 'test'
+                   mirrors: Sequence[str] = MNIST_MIRRORS,  # base URLs, tried in order
+                  ) -> Path:  # the folder that now holds the two .gz files
+    "Fetch a split's two .gz files from a mirror into `root`, verifying each SHA-256 before it is kept."
+    if split not in MNIST_FILES:
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    dest = Path(root).expanduser() if root is not None else mnist_folders()[-2]
+    dest.mkdir(parents=True, exist_ok=True)
+    for base in MNIST_FILES[split]:
+        name = base + ".gz"
+        if (dest / name).is_file() and sha256_file(dest / name) == MNIST_SHA256[name]:
+            continue
+        errors = []
+        for url in mirrors:
+            fd, tmp = tempfile.mkstemp(dir=dest, suffix=".part")
+            try:
+                with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url + name, timeout=60) as resp:
+                    shutil.copyfileobj(resp, out)
+                digest = sha256_file(tmp)
+                if digest != MNIST_SHA256[name]:
+                    raise ValueError(f"checksum mismatch: got {digest}")
+                os.replace(tmp, dest / name)
+                break
+            except Exception as err:                  # try the next mirror
+                errors.append(f"{url}: {err}")
+            finally:
+                if os.path.exists(tmp):
+                    os.remove(tmp)
+        else:
+            raise RuntimeError(f"could not download {name}: " + "; ".join(errors))
+    return dest
+
+# %% ../nbs/00a_data.ipynb #c021
+def load_mnist(root=None,  # data folder (default: $REDUNET_DATA, ../shared/data/mnist, ~/.cache/redunet_book/mnist)
+               split: str = "test",  # 'test' (t10k, 10,000 images) or 'train' (60,000 images)
+               download: bool = False,  # fetch missing files from a mirror (checksummed); never in tests or the book
+               verify: bool = True,  # check each file's SHA-256 against the published one
+              ) -> tuple[Tensor, Tensor]:  # images uint8 (N, 28, 28), labels int64 (N,)
+    "Read an MNIST split from its IDX files (gzip or raw), checked against the published SHA-256."
+    if split not in MNIST_FILES:
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    folders = mnist_folders(root)
+    paths = [_find_file(base, folders) for base in MNIST_FILES[split]]
+    if None in paths and download:
+        download_mnist(folders[0] if root is not None else None, split)
+        folders = mnist_folders(root)
+        paths = [_find_file(base, folders) for base in MNIST_FILES[split]]
+    if None in paths:
+        missing = MNIST_FILES[split][paths.index(None)]
+        raise FileNotFoundError(
+            f"MNIST {split} file {missing}(.gz) not found in {', '.join(map(str, folders))}; pass root=..., set "
+            f"${DATA_ENV}, or fetch it with redunet_book.data.download_mnist() (or load_mnist(download=True))")
+    arrays = []
+    for path in paths:
+        if verify:
+            digest = sha256_file(path)
+            if digest != MNIST_SHA256[path.name]:
+                raise ValueError(f"{path}: SHA-256 checksum mismatch: got {digest}, expected {MNIST_SHA256[path.name]} "
+                                 "(a damaged or different file; verify=False reads it anyway)")
+        arrays.append(parse_idx(path.read_bytes(), path.name))
+    images, labels = arrays
+    if images.dtype != torch.uint8 or images.ndim != 3:
+        raise ValueError(f"{paths[0].name}: expected uint8 images (N, H, W), got {images.dtype} {tuple(images.shape)}")
+    if labels.dtype != torch.uint8 or labels.ndim != 1 or labels.shape[0] != images.shape[0]:
+        raise ValueError(f"{paths[1].name}: expected {images.shape[0]} uint8 labels, got {labels.dtype} {tuple(labels.shape)}")
+    if labels.numel() and int(labels.max()) > 9:
+        raise ValueError(f"{paths[1].name}: labels must lie in 0..9, found {int(labels.max())}")
+    return images, labels.long()
+
+# %% ../nbs/00a_data.ipynb #c027
+def balanced_split(labels: Tensor,  # (N,) integer labels in [0, k)
+                   n_train_per_class: int,  # training samples drawn from every class
+                   n_test_per_class: Optional[int] = None,  # test samples from every class; None: all the rest
+                   seed: int = 0,  # seed of the permutations (same seed, same split)
+                   num_classes: Optional[int] = None,  # k (default: max label + 1); every class must have samples
+                  ) -> tuple[Tensor, Tensor]:  # train and test indices into `labels`, int64, grouped by class
+    "Disjoint, class-balanced training and test indices, drawn with a seeded permutation per class."
+    if not isinstance(labels, Tensor) or labels.ndim != 1 or labels.dtype in (torch.bool,) or labels.is_floating_point():
+        raise TypeError("labels must be a 1-D integer tensor (N,)")
+    n_train = check_int(n_train_per_class, "n_train_per_class", low=0)
+    n_test = None if n_test_per_class is None else check_int(n_test_per_class, "n_test_per_class", low=0)
+    labels = labels.cpu()
+    if labels.numel() and int(labels.min()) < 0:
+        raise ValueError(f"labels must be >= 0, got {int(labels.min())}")
+    k = int(labels.max()) + 1 if num_classes is None and labels.numel() else check_int(num_classes or 0, "num_classes")
+    if labels.numel() and int(labels.max()) >= k:
+        raise ValueError(f"labels must lie in [0, num_classes={k}), got {int(labels.max())}")
+    g = make_generator(seed)
+    train, test = [], []
+    for j in range(k):
+        idx = (labels == j).nonzero()[:, 0]
+        need = n_train + (n_test or 0)
+        if idx.numel() < need or idx.numel() == 0:
+            raise ValueError(f"class {j} has {idx.numel()} samples, fewer than n_train_per_class + n_test_per_class = {max(need, 1)}")
+        idx = idx[torch.randperm(idx.numel(), generator=g)]
+        train.append(idx[:n_train])
+        test.append(idx[n_train:] if n_test is None else idx[n_train:n_train + n_test])
+    return torch.cat(train), torch.cat(test)
+
+# %% ../nbs/00a_data.ipynb #c030
+def polar_grid(num_angles: int,  # Γ, angles 2πl/Γ, l = 0..Γ-1 (endpoint excluded)
+               num_radii: int,  # C, radii R·i/C, i = 1..C
+               height: int, width: int,  # image size H, W
+               radius: Optional[float] = None,  # R in pixels (default (min(H, W) - 1)/2)
+               dtype: torch.dtype = torch.float32, device=None,
+              ) -> Tensor:  # (C, Γ, 2) normalised (x, y) sampling points for grid_sample(align_corners=True)
+    "The polar sampling grid of §5.2 / Fig. 22, centred at the image centre, as grid_sample coordinates."
+    G, C = check_int(num_angles, "num_angles"), check_int(num_radii, "num_radii")
+    H, W = check_int(height, "height"), check_int(width, "width", low=2)
+    R = (min(H, W) - 1) / 2 if radius is None else float(radius)
+    if not R > 0:
+        raise ValueError(f"radius must be > 0, got {radius!r}")
+    phi = torch.arange(G, dtype=torch.float64) * (2 * math.pi / G)              # endpoint excluded
+    r = torch.arange(1, C + 1, dtype=torch.float64) * (R / C)
+    u, v = r[:, None] * torch.cos(phi), r[:, None] * torch.sin(phi)           # (C, Γ) offsets, y up
+    grid = torch.stack([2 * u / (W - 1), -2 * v / max(H - 1, 1)], dim=-1)     # column right, row down
+    return grid.to(dtype=dtype, device=device)
+
+def _as_float_batch(images: Tensor, dtype) -> tuple[Tensor, bool]:
+    "Images (m, H, W) or (m, c, H, W) as a float (m, c, H, W) batch, and whether a channel axis was added."
+    if not isinstance(images, Tensor):
+        raise TypeError(f"images must be a torch.Tensor, got {type(images).__name__}")
+    if images.ndim not in (3, 4):
+        raise ValueError(f"images must have shape (m, H, W) or (m, c, H, W), got shape {tuple(images.shape)}")
+    if dtype not in FLOAT_DTYPES:
+        raise TypeError(f"dtype must be float32 or float64, got {dtype}")
+    x = images if images.is_floating_point() else images.to(dtype)
+    return (x[:, None] if images.ndim == 3 else x), images.ndim == 3
+
+def polar_resample(images: Tensor,  # (m, H, W) or (m, c, H, W), uint8 or float
+                   num_angles: int,  # Γ
+                   num_radii: int,  # C
+                   radius: Optional[float] = None,  # R in pixels (default: (min(H, W) - 1)/2)
+                   dtype: torch.dtype = torch.float32,  # output dtype for integer images
+                  ) -> Tensor:  # (m, C, Γ), or (m, c, C, Γ) for channel images
+    "Bilinear samples of every image on the polar grid of Fig. 22: a rotation by 360°/Γ becomes a cyclic shift of the last axis."
+    x, squeeze = _as_float_batch(images, dtype)
+    m, c, H, W = x.shape
+    grid = polar_grid(num_angles, num_radii, H, W, radius, x.dtype, x.device)
+    out = F.grid_sample(x, grid.expand(m, *grid.shape), mode="bilinear", padding_mode="zeros", align_corners=True)
+    return out[:, 0] if squeeze else out
+
+# %% ../nbs/00a_data.ipynb #c035
+def rotate_images(images: Tensor,  # (m, H, W) or (m, c, H, W), uint8 or float
+                  degrees: float,  # counter-clockwise angle, as displayed (row index down)
+                  dtype: torch.dtype = torch.float32,  # output dtype for integer images
+                 ) -> Tensor:  # float images of the input's shape
+    "Rotate images about their centre ((W-1)/2, (H-1)/2) by bilinear interpolation (grid_sample, align_corners=True); zeros outside."
+    x, squeeze = _as_float_batch(images, dtype)
+    m, c, H, W = x.shape
+    t = math.radians(float(degrees))
+    kw = dict(dtype=torch.float64, device=x.device)
+    u = torch.arange(W, **kw) - (W - 1) / 2                        # column offsets, right
+    v = (H - 1) / 2 - torch.arange(H, **kw)                        # row offsets, up
+    U, V = torch.meshgrid(u, v, indexing="xy")                     # (H, W)
+    Us, Vs = U * math.cos(t) + V * math.sin(t), -U * math.sin(t) + V * math.cos(t)   # source = R(−θ)·target
+    grid = torch.stack([2 * Us / max(W - 1, 1), -2 * Vs / max(H - 1, 1)], -1).to(x.dtype)
+    out = F.grid_sample(x, grid.expand(m, H, W, 2), mode="bilinear", padding_mode="zeros", align_corners=True)
+    return out[:, 0] if squeeze else out
+
+# %% ../nbs/00a_data.ipynb #c042
+def cyclic_translations(images: Tensor,  # (m, H, W) or (m, c, H, W), any dtype
+                        stride: int,  # s: shifts (a·s, b·s) for a < ⌈H/s⌉, b < ⌈W/s⌉
+                       ) -> Tensor:  # (m, T, H, W) or (m, T, c, H, W), T = ⌈H/s⌉⌈W/s⌉
+    "All 2D cyclic translations of every image by multiples of `stride` (the torus of Fig. 23), row shift major."
+    if not isinstance(images, Tensor) or images.ndim not in (3, 4):
+        raise ValueError(f"images must be a tensor of shape (m, H, W) or (m, c, H, W), got {getattr(images, 'shape', type(images).__name__)}")
+    s = check_int(stride, "stride")
+    H, W = images.shape[-2:]
+    shifts = [(a, b) for a in range(0, H, s) for b in range(0, W, s)]
+    return torch.stack([torch.roll(images, (a, b), dims=(-2, -1)) for a, b in shifts], dim=1)
