@@ -73,15 +73,15 @@ def _hermitian_gram(X: Tensor, alpha: Tensor, gram: bool) -> Tensor:
 
 def scaled_inverse(X: Tensor,  # (..., s, C) complex rows xᵢᵀ = conj(vᵢ)ᵀ, so that XᴴX = Σᵢ vᵢvᵢ*
                    alpha: Tensor,  # (...) real α ≥ 0 per batch entry
-                   form: str = "auto",  # 'dense' (C, C), 'lowrank' Woodbury factor (s, C), 'auto': lowrank iff s < C
+                   form: str = "auto",  # 'auto': Woodbury factor (s, C) when s < C, else dense (C, C); 'dense': always (C, C)
                    operator: bool = True,  # also return the operator (else only the log-det)
                   ) -> tuple:  # (operator or None, logdet (...) real)
-    "α(I + αXᴴX)⁻¹ of eq. (47) and log det(I + αXᴴX), from one batched Cholesky on the smaller side; lowrank: W with α(I + αXᴴX)⁻¹ = αI − WᴴW."
+    "α(I + αXᴴX)⁻¹ of eq. (47) and log det(I + αXᴴX), by one batched Cholesky on the smaller side; s < C: W with α(I + αXᴴX)⁻¹ = αI − WᴴW."
     s, C = X.shape[-2:]
-    if form not in ("auto", "dense", "lowrank"):
-        raise ValueError(f"form must be 'auto', 'dense' or 'lowrank', got {form!r}")
-    lowrank = s < C if form == "auto" else form == "lowrank"
-    use_gram = lowrank or s < C
+    if form not in ("auto", "dense"):
+        raise ValueError(f"form must be 'auto' or 'dense', got {form!r}")
+    use_gram = s < C
+    lowrank = use_gram and form == "auto"
     L, info = torch.linalg.cholesky_ex(_hermitian_gram(X, alpha, use_gram))
     if not bool((info == 0).all()):                              # rare: retry in float64
         op, ld = scaled_inverse(X.to(torch.complex128), alpha.double(), form, operator)
@@ -128,14 +128,14 @@ def spectral_operators(V: Tensor,  # (m, F, C) spectra of the features (to_spect
                        eps_sq: float,  # ε²
                        weights: Tensor,  # (F,) spectral_weights
                        T: int,  # number of spatial positions (T or H·W)
-                       form: str = "auto",  # 'auto' (Woodbury when fewer samples than channels), 'dense', 'lowrank'
+                       form: str = "auto",  # 'auto' (Woodbury when fewer samples than channels) or 'dense'
                        operators: bool = True,  # False: only the rates
                       ) -> SpectralOperators:
     "Step 1 of Algorithm 3: Ē(p) and all C̄ʲ(p) of eq. (47), batched over (class, frequency), and the rates of eq. (46)."
     m, F, C = V.shape
     coef = _coefficients(Pi, C, eps_sq)
     alpha = torch.tensor(coef.alpha, dtype=weights.dtype, device=V.device)
-    E, ld = scaled_inverse(V.conj().transpose(0, 1), alpha.expand(F), "dense" if form == "dense" else "auto", operators)
+    E, ld = scaled_inverse(V.conj().transpose(0, 1), alpha.expand(F), form, operators)
     Cs, ld_c = scaled_inverse(class_spectra(V, Pi).conj(), coef.alphas[:, None].expand(-1, F), form, operators)
     R = (weights * ld).sum() / (2 * T)
     Rc = (coef.gammas * (weights * ld_c).sum(1)).sum() / (2 * T)
@@ -313,7 +313,7 @@ SpectralReduLayer.spectral_matrices, SpectralReduLayer.kernels = _dense_operator
 SpectralReduLayer.signal_matrices = _signal_matrices
 
 # %% ../nbs/06_spectral_1d.ipynb #c028
-FORMS = ("auto", "dense", "lowrank")
+FORMS = ("auto", "dense")
 
 class SpectralReduNet(ReduNet):
     "The shift-invariant ReduNet for signals `(m, C, T)` or images `(m, C, H, W)`: Algorithm 3 (and its 2D extension, §C.2)."
@@ -324,7 +324,7 @@ class SpectralReduNet(ReduNet):
                  train_update: str = "labels",  # training features moved with the true Π ('labels') or π̂ ('estimated')
                  min_gain: Optional[float] = None,  # stop when ΔR_circ of the training features gains less
                  half: bool = True,  # real FFT over the half spectrum (False: full complex FFT, for checks)
-                 form: str = "auto",  # class operators: 'auto' (Woodbury when a class has fewer samples than channels), 'dense', 'lowrank'
+                 form: str = "auto",  # operators: 'auto' (Woodbury when fewer samples than channels) or 'dense'
                 ):
         super().__init__(num_layers, eta, eps_sq, lam, "softmax", train_update, min_gain)
         if not isinstance(half, bool):
