@@ -23,12 +23,16 @@ from .core import SCALES, get_scale, resolve_device
 from .experiments import EXPERIMENTS, get_experiment, run_experiment
 
 # %% auto #0
-__all__ = ['git_revision', 'device_description', 'run_metadata', 'parse_override', 'result_path', 'build_parser',
+__all__ = ['COMMIT_ENV', 'git_revision', 'device_description', 'run_metadata', 'parse_override', 'result_path', 'build_parser',
            'list_experiments', 'main']
 
 # %% ../nbs/10a_reproduce.ipynb #c005
+COMMIT_ENV = "REDUNET_COMMIT"
+
 def git_revision(path=None) -> str:
-    "The git commit of the repository holding `path` (default: this package), with ' (dirty)' if tracked files changed; 'unknown' outside git."
+    "The git commit of the repository holding `path` (default: this package), with ' (dirty)' if tracked files changed; 'unknown' outside git; $REDUNET_COMMIT wins."
+    if os.environ.get(COMMIT_ENV):                      # a copy of the tree without its history (e.g. a GPU machine)
+        return os.environ[COMMIT_ENV] + f" (from ${COMMIT_ENV})"
     cwd = Path(path) if path is not None else Path(__file__).resolve().parent if "__file__" in globals() else Path.cwd()
     def git(*args):
         return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=30)
