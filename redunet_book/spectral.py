@@ -18,7 +18,7 @@ from .vector import ReduNet, soft_membership
 # %% auto #0
 __all__ = ['FORMS', 'check_signals', 'frequency_shape', 'spectral_weights', 'to_spectral', 'from_spectral', 'scaled_inverse',
            'apply_scaled_inverse', 'SpectralOperators', 'class_spectra', 'spectral_operators', 'rate_terms_circ',
-           'rate_reduction_circ', 'SpectralReduLayer', 'SpectralReduNet']
+           'rate_reduction_circ', 'SpectralReduLayer', 'SpectralReduNet', 'plot_kernels']
 
 # %% ../nbs/06_spectral_1d.ipynb #c005
 def check_signals(Z, name: str = "Z") -> Tensor:
@@ -52,7 +52,7 @@ def to_spectral(Z: Tensor,  # (m, C, T) or (m, C, H, W) real signals
     "The unnormalised DFT of every channel of every sample (eqs. 98, 105), frequencies flattened, channels last."
     dims = _spatial_dims(Z.ndim)
     V = torch.fft.rfftn(Z, dim=dims) if half else torch.fft.fftn(Z, dim=dims)
-    return V.flatten(2).mT
+    return V.flatten(2).mT.contiguous()
 
 def from_spectral(V: Tensor,  # (m, F, C) complex spectra (half or full)
                   shape: tuple,  # spatial shape (T,) or (H, W) of the signals
@@ -81,6 +81,7 @@ def scaled_inverse(X: Tensor,  # (..., s, C) complex rows xᵢᵀ = conj(vᵢ)�
     if form not in ("auto", "dense"):
         raise ValueError(f"form must be 'auto' or 'dense', got {form!r}")
     use_gram = s < C
+    X = X.resolve_conj().contiguous()                            # batched matmuls are much slower on conj/transposed views
     lowrank = use_gram and form == "auto"
     L, info = torch.linalg.cholesky_ex(_hermitian_gram(X, alpha, use_gram))
     if not bool((info == 0).all()):                              # rare: retry in float64
@@ -121,7 +122,7 @@ def class_spectra(V: Tensor,  # (m, F, C) spectra
                  ) -> Tensor:  # (k, F, s, C) rows √πᵢⱼ·vᵢ(p)ᵀ, zero-padded to the largest class support s
     "The padded per-class batch of `rate.class_samples`, for spectra: frequencies second, so one factorisation covers (class, frequency)."
     m, F, C = V.shape
-    return class_samples(V.reshape(m, F * C), Pi).unflatten(2, (F, C)).transpose(1, 2)
+    return class_samples(V.reshape(m, F * C), Pi).unflatten(2, (F, C)).transpose(1, 2).contiguous()
 
 def spectral_operators(V: Tensor,  # (m, F, C) spectra of the features (to_spectral)
                        Pi: Tensor,  # (m, k) membership matrix
@@ -421,3 +422,40 @@ def _load_state_dict_net(self: SpectralReduNet, state_dict, strict: bool = True,
 
 SpectralReduNet.forward, SpectralReduNet.rate_history = _forward_net, _rate_history_net
 SpectralReduNet.load_state_dict = _load_state_dict_net
+
+# %% ../nbs/06_spectral_1d.ipynb #c039
+import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
+
+def _tile(K: Tensor, pad: float) -> Tensor:
+    "Tile kernels `(a, b, H, W)` into one `(a(H+1) − 1, b(W+1) − 1)` image, separated by `pad`."
+    a, b, H, W = K.shape
+    out = torch.full((a, H + 1, b, W + 1), pad, dtype=K.dtype)
+    out[:, :H, :, :W] = K.permute(0, 2, 1, 3)
+    return out.reshape(a * (H + 1), b * (W + 1))[:-1, :-1]
+
+def plot_kernels(kernels: Tensor,  # (C, C, T) or (C, C, H, W): ē or one c̄ʲ from `SpectralReduLayer.kernels`
+                 ax=None,  # axes to draw on, else a new figure
+                 title: Optional[str] = None,
+                 max_channels: int = 8,  # draw at most this many output and input channels
+                ) -> Figure:
+    "A multi-channel convolution kernel (Prop. 5), centred: 1D, one row per (c, c′); 2D, a grid of H×W images (row c, column c′)."
+    if not isinstance(kernels, Tensor) or kernels.ndim not in (3, 4) or kernels.shape[0] != kernels.shape[1]:
+        raise ValueError(f"kernels must have shape (C, C, T) or (C, C, H, W), got {getattr(kernels, 'shape', type(kernels))}")
+    K = kernels[:max_channels, :max_channels].detach().cpu().double()
+    K = torch.roll(K, tuple(n // 2 for n in K.shape[2:]), tuple(range(2, K.ndim)))   # lag 0 in the middle
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(4, 3.2), layout="constrained")
+    c = K.shape[0]
+    img = K.reshape(c * c, -1) if K.ndim == 3 else _tile(K, float("nan"))
+    v = float(K.abs().max())
+    im = ax.imshow(img.numpy(), cmap="RdBu_r", vmin=-v, vmax=v, aspect="auto" if K.ndim == 3 else "equal",
+                   interpolation="nearest")
+    if K.ndim == 3:
+        ax.set(xlabel="lag t (0 in the middle)", ylabel="channel pair (c, c′)", yticks=[])
+    else:
+        ax.set(xlabel="input channel c′", ylabel="output channel c", xticks=[], yticks=[])
+    ax.figure.colorbar(im, ax=ax, shrink=0.8)
+    if title:
+        ax.set_title(title)
+    return ax.figure
