@@ -102,7 +102,7 @@ class Table18Config(ExperimentConfig):
     "Table 18 (Appendix E.7): vector ReduNet on flattened MNIST over an ε² × η grid, against a linear SVM."
     train_per_class: int = 30  # training images per class (paper: 500)
     test_per_class: Optional[int] = 30  # test images per class; None: every remaining image of the split
-    num_layers: int = 10  # L (paper: 100)
+    num_layers: int = 5  # L (paper: 100)
     lam: float = 500.0  # λ of eq. (23)
     eps_sq_grid: tuple = (0.1, 1.0)  # ε² values (paper: 0.1, 0.5, 1.0)
     eta_grid: tuple = (0.1, 1.0)  # η values (paper: 0.1, 0.5, 1.0)
