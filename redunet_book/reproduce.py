@@ -104,8 +104,12 @@ def parse_override(text: str, config_class: type) -> tuple[str, object]:
     return key, scalar(raw, ref)
 
 # %% ../nbs/10a_reproduce.ipynb #c011
-def result_path(out, name: str, scale: str, overrides: dict) -> Path:
-    "results/NAME.json for a plain paper-scale run; NAME-book.json, NAME-paper-custom.json, … otherwise."
+def result_path(out, name: str, scale: str, overrides: dict, tag: Optional[str] = None) -> Path:
+    "results/NAME.json for a plain paper-scale run; NAME-TAG.json with a tag; NAME-book.json, NAME-paper-custom.json, … otherwise."
+    if tag is not None:
+        if not tag or any(c in tag for c in "/\\ ") or tag.startswith("."):
+            raise ValueError(f"tag must be a plain file-name part (no spaces or slashes), got {tag!r}")
+        return Path(out) / f"{name}-{tag}.json"
     stem = name if scale == "paper" and not overrides else f"{name}-{scale}" + ("-custom" if overrides else "")
     return Path(out) / f"{stem}.json"
 
@@ -121,6 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a configuration field (repeatable)")
     p.add_argument("--data", default=None, help="MNIST folder (sets $REDUNET_DATA for this run)")
+    p.add_argument("--tag", default=None, help="name the file NAME-TAG.json (e.g. paper-seed1)")
     return p
 
 def list_experiments() -> str:
@@ -141,7 +146,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Optional[Path]:
     argv = list(sys.argv[1:] if argv is None else argv)
     record = dict(command=" ".join(["python -m redunet_book.reproduce", *map(shlex.quote, argv)]), **run_metadata(device))
     record.update(run_experiment(args.name, scale, device, **overrides))
-    path = result_path(args.out, args.name, scale, overrides)
+    path = result_path(args.out, args.name, scale, overrides, args.tag)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(record, indent=1) + "\n")
     print(f"{args.name} ({scale} scale, {record['seconds']:.1f} s on {record['device']}) → {path}")

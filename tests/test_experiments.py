@@ -125,6 +125,9 @@ def test_result_path_never_clobbers_the_paper_record():
     assert result_path("results", "table18", "paper", {}).name == "table18.json"
     assert result_path("results", "table18", "book", {}).name == "table18-book.json"
     assert result_path("results", "table18", "paper", {"seed": 1}).name == "table18-paper-custom.json"
+    assert result_path("results", "table18", "paper", {"seed": 1}, tag="paper-seed1").name == "table18-paper-seed1.json"
+    with pytest.raises(ValueError, match="tag"):
+        result_path("results", "table18", "paper", {}, tag="a/b")
 
 
 def test_git_revision(tmp_path, monkeypatch):
