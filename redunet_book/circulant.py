@@ -13,8 +13,8 @@ from torch import Tensor
 from .core import FLOAT_DTYPES, check_features, check_int, complex_dtype
 
 # %% auto #0
-__all__ = ['circ', 'circular_conv', 'multichannel_circular_conv', 'doubly_block_circulant', 'multichannel_circ',
-           'circulant_family', 'dft_matrix', 'dft', 'idft', 'circulant_spectrum']
+__all__ = ['DIRECT_MAX_TAPS', 'circ', 'circular_conv', 'multichannel_circular_conv', 'doubly_block_circulant',
+           'multichannel_circ', 'circulant_family', 'dft_matrix', 'dft', 'idft', 'circulant_spectrum']
 
 # %% ../nbs/05_circulant.ipynb #c005
 def _check_signal(z, name: str, min_ndim: int) -> Tensor:
@@ -76,9 +76,22 @@ def circular_conv(x: Tensor,  # (..., T) or (..., H, W) signals
     size = _check_pair(x, k, dims, dims)
     return _fft_conv(x, k.to(x.device), size, x.is_complex(), torch.mul)
 
+DIRECT_MAX_TAPS = 32
+
+def _direct_conv(x: Tensor, k: Tensor, dims: int) -> Tensor:
+    "Σ_c' k[c, c'] ⊛ x[c'] by torch's conv1d/conv2d on a circularly padded input (kernel flipped: torch correlates)."
+    lead, xs = x.shape[:-dims - 1], x.reshape(-1, *x.shape[-dims - 1:])
+    if dims == 1:
+        out = torch.nn.functional.conv1d(torch.nn.functional.pad(xs, (k.shape[-1] - 1, 0), mode="circular"), k.flip(-1))
+    else:
+        pad = (k.shape[-1] - 1, 0, k.shape[-2] - 1, 0)
+        out = torch.nn.functional.conv2d(torch.nn.functional.pad(xs, pad, mode="circular"), k.flip(-2, -1))
+    return out.reshape(*lead, *out.shape[1:])
+
 def multichannel_circular_conv(x: Tensor,  # (..., C_in, T) or (..., C_in, H, W) multi-channel signals
                                k: Tensor,  # (C_out, C_in, K) or (C_out, C_in, Kh, Kw) kernel ē
                                dims: int = 1,  # spatial dimensions: 1 or 2
+                               method: str = "auto",  # 'fft', 'direct' (torch conv, real only) or 'auto'
                               ) -> Tensor:  # (..., C_out, T) or (..., C_out, H, W)
     "Multi-channel circular convolution (ē ⊛ z̄)[c] = Σ_c' ē[c, c'] ⊛ z̄[c'] of eq. (96): channels mix."
     dims = _check_dims(dims)
@@ -88,6 +101,14 @@ def multichannel_circular_conv(x: Tensor,  # (..., C_in, T) or (..., C_in, H, W)
     if x.shape[-dims - 1] != k.shape[1]:
         raise ValueError(f"x has {x.shape[-dims - 1]} channels but k expects C_in = {k.shape[1]}")
     size = _check_pair(x, k, dims, dims + 2)
+    if method not in ("auto", "fft", "direct"):
+        raise ValueError(f"method must be 'auto', 'fft' or 'direct', got {method!r}")
+    if method == "direct" and x.is_complex():
+        raise TypeError("method='direct' needs real x and k; use method='fft' for complex signals")
+    if method == "auto":
+        method = "direct" if dims == 2 and not x.is_complex() and math.prod(k.shape[2:]) <= DIRECT_MAX_TAPS else "fft"
+    if method == "direct":
+        return _direct_conv(x, k.to(x.device), dims)
     def mix(X, K):                                               # (..., C_in, *F), (C_out, C_in, *F) -> (..., C_out, *F)
         f = X.shape[-dims:]
         return torch.einsum("oif,...if->...of", K.flatten(-dims), X.flatten(-dims)).unflatten(-1, f)

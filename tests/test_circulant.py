@@ -100,19 +100,31 @@ def test_circular_conv_2d_vs_doubly_block(gen, dtype):
     torch.testing.assert_close(circular_conv(x, k, dims=2).flatten(1), want, **tol)
 
 
+@pytest.mark.parametrize("dims", [1, 2])
+def test_direct_short_kernels_and_batch_axes(gen, dims, dtype):
+    "The direct (torch conv) path equals the FFT path for short kernels, extra batch axes, both dtypes."
+    S, K = ((11,), (3,)) if dims == 1 else ((5, 6), (2, 3))
+    x = torch.randn(2, 3, 4, *S, generator=gen, **F64).to(dtype)
+    k = torch.randn(5, 4, *K, generator=gen, **F64).to(dtype)
+    direct = multichannel_circular_conv(x, k, dims, "direct")
+    assert direct.shape == (2, 3, 5, *S) and direct.dtype == dtype
+    torch.testing.assert_close(direct, multichannel_circular_conv(x, k, dims, "fft"), **tolerance(dtype))
+
+
 def test_circular_conv_complex(gen):
     x, k = (torch.randn(6, generator=gen, dtype=torch.complex128) for _ in range(2))
     torch.testing.assert_close(circular_conv(x, k), circ(k) @ x)
 
 
+@pytest.mark.parametrize("method", ["fft", "direct", "auto"])
 @pytest.mark.parametrize("dims", [1, 2])
-def test_multichannel_conv_vs_block_matrix(gen, dims):
+def test_multichannel_conv_vs_block_matrix(gen, dims, method):
     S = (6,) if dims == 1 else (3, 4)
     x = torch.randn(5, 3, *S, generator=gen, **F64)
     e = torch.randn(2, 3, *S, generator=gen, **F64)
     circ_fn = circ if dims == 1 else doubly_block_circulant
     big = torch.cat([torch.cat([circ_fn(e[c, d]) for d in range(3)], 1) for c in range(2)])  # (2S, 3S) blocks
-    out = multichannel_circular_conv(x, e, dims)
+    out = multichannel_circular_conv(x, e, dims, method)
     assert out.shape == (5, 2, *S)
     torch.testing.assert_close(out.flatten(1), x.flatten(1) @ big.T)
     loop = torch.stack([sum(circular_conv(x[:, d], e[c, d], dims) for d in range(3)) for c in range(2)], 1)
@@ -214,6 +226,11 @@ def test_bad_input():
         multichannel_circular_conv(torch.randn(2, 3, 5), torch.randn(2, 4, 5))
     with pytest.raises(ValueError, match="k must have"):
         multichannel_circular_conv(torch.randn(2, 3, 5), torch.randn(4, 5))
+    with pytest.raises(ValueError, match="method must be"):
+        multichannel_circular_conv(torch.randn(2, 3, 5), torch.randn(2, 3, 5), method="fast")
+    with pytest.raises(TypeError, match="direct"):
+        multichannel_circular_conv(torch.randn(2, 3, 5, dtype=torch.complex64), torch.randn(2, 3, 5, dtype=torch.complex64),
+                                   method="direct")
     with pytest.raises(ValueError, match="Z must have 3 or 4"):
         circulant_family(torch.randn(3, 5))
     with pytest.raises(ValueError, match="one size"):
