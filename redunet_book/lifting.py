@@ -12,7 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from .circulant import _check_dims, circular_conv, multichannel_circular_conv
-from .core import FLOAT_DTYPES, check_features, check_int, make_generator, normalize
+from .core import FLOAT_DTYPES, check_features, check_int, check_positive, make_generator, normalize
 
 # %% auto #0
 __all__ = ['NONLINEARITIES', 'sparsify', 'Lifting', 'Lifting1d', 'Lifting2d', 'MotifData', 'sparse_motif_signals']
@@ -20,12 +20,20 @@ __all__ = ['NONLINEARITIES', 'sparsify', 'Lifting', 'Lifting1d', 'Lifting2d', 'M
 # %% ../nbs/05a_lifting.ipynb #c005
 NONLINEARITIES = ("soft_threshold", "relu", "none")
 
+def _check_nonnegative(value, name: str) -> float:
+    "A finite real number >= 0 (`core.check_positive`, with 0 allowed)."
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value == 0:
+        return 0.0
+    try:
+        return check_positive(value, name)
+    except ValueError:
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}") from None
+
 def sparsify(Z: Tensor, nonlinearity: str = "soft_threshold", threshold: float = 0.0) -> Tensor:
     "The entry-wise τ of eq. (41): soft threshold sign(z)·max(|z| − τ, 0), ReLU max(z − τ, 0), or 'none' (eq. 40)."
     if nonlinearity not in NONLINEARITIES:
         raise ValueError(f"nonlinearity must be one of {NONLINEARITIES}, got {nonlinearity!r}")
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not math.isfinite(threshold) or threshold < 0:
-        raise ValueError(f"threshold must be a finite number >= 0, got {threshold!r}")
+    threshold = _check_nonnegative(threshold, "threshold")
     if nonlinearity == "soft_threshold":
         return torch.sign(Z) * (Z.abs() - threshold).clamp_min(0)
     if nonlinearity == "relu":
@@ -142,8 +150,7 @@ def sparse_motif_signals(num_classes: int,  # k
         raise ValueError(f"motif_size {K} exceeds the signal size {S}")
     if nnz > math.prod(S):
         raise ValueError(f"nonzeros must be at most the signal size {math.prod(S)}, got {nnz}")
-    if isinstance(noise, bool) or not isinstance(noise, (int, float)) or not math.isfinite(noise) or noise < 0:
-        raise ValueError(f"noise must be a finite number >= 0, got {noise!r}")
+    noise = _check_nonnegative(noise, "noise")
     if dtype not in FLOAT_DTYPES:
         raise TypeError(f"dtype must be float32 or float64, got {dtype}")
     g = generator if generator is not None else make_generator(seed)
