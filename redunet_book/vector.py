@@ -12,10 +12,11 @@ from torch import Tensor, nn
 
 from .core import check_eps_sq, check_features, check_int, check_positive, membership_matrix, normalize
 from .operators import gradient_operators
-from .rate import rate_terms
+from .rate import class_slots, rate_terms
 
 # %% auto #0
-__all__ = ['NONLINEARITIES', 'class_responses', 'soft_membership', 'softmax_residual', 'relu_residual', 'ReduLayer', 'ReduNet']
+__all__ = ['NONLINEARITIES', 'class_responses', 'soft_membership', 'softmax_residual', 'relu_residual', 'membership_residual',
+           'ReduLayer', 'ReduNet', 'layers_to_reach']
 
 # %% ../nbs/04_vector_redunet.ipynb #c005
 def class_responses(Z: Tensor,  # (m, n) features, rows are samples
@@ -54,6 +55,20 @@ def relu_residual(Z: Tensor,  # (m, n) features
     P = (Z[:, None, :] - responses * inv[:, None]) * active[:, None]   # (m, k, n) rows Pʲzᵢ
     return alpha * (Z - P.clamp_min(0).sum(1))
 
+# %% ../nbs/04_vector_redunet.ipynb #c011b
+def membership_residual(Z: Tensor,  # (m, n) features, rows are samples
+                        C: Tensor,  # (k, n, n) compression operators Cʲ (symmetric)
+                        gammas: Tensor,  # (k,) γⱼ
+                        membership: Tensor,  # (m, k) rows on the simplex (true Π or an estimate)
+                       ) -> Tensor:  # (m, n)
+    "Σⱼ γⱼ πᵢⱼ Cʲzᵢ of eq. (22), computed only for the pairs with πᵢⱼ > 0 (one padded batched product)."
+    j, i, pos, s = class_slots(membership)
+    X = Z.new_zeros(C.shape[0], s, Z.shape[1])
+    X[j, pos] = Z[i]                                               # (k, s, n) each class's samples
+    R = X @ C                                                      # rows (Cʲzᵢ)ᵀ, Cʲ symmetric
+    w = gammas[j] * membership[i, j]
+    return torch.zeros_like(Z).index_add_(0, i, w[:, None] * R[j, pos])
+
 # %% ../nbs/04_vector_redunet.ipynb #c015
 NONLINEARITIES = ("softmax", "relu")
 
@@ -82,10 +97,10 @@ class ReduLayer(nn.Module):
 
     def increment(self, Z: Tensor, Pi: Optional[Tensor] = None) -> Tensor:
         "g(z) = Ez − σ([C¹z, …, Cᵏz]) of eqs. (22)/(26) `(m, n)`: with the true Π `(m, k)` if given, else with π̂ (eq. 23) or ReLU (eq. 25)."
+        if Pi is not None:                                         # only the pairs with πᵢⱼ > 0
+            return Z @ self.E - membership_residual(Z, self.C, self.gammas, Pi)
         resp = class_responses(Z, self.C)                          # (m, k, n)
-        if Pi is not None:
-            comp = softmax_residual(resp, self.gammas, Pi)
-        elif self.nonlinearity == "relu":
+        if self.nonlinearity == "relu":
             alphas = torch.where(self.gammas > 0, self.alpha / self.gammas.clamp_min(torch.finfo(Z.dtype).tiny), 0)
             comp = relu_residual(Z, resp, alphas, self.alpha)
         else:
@@ -224,3 +239,11 @@ def _load_state_dict(self: ReduNet, state_dict, strict: bool = True, assign: boo
         self.layers.append(ReduLayer(n, k, self.eta, self.lam, self.nonlinearity, ref.dtype, ref.device))
     self.history = torch.empty_like(state_dict["history"])
     return nn.Module.load_state_dict(self, state_dict, strict=strict, assign=assign)
+
+# %% ../nbs/04_vector_redunet.ipynb #c037a
+def layers_to_reach(history: Tensor,  # (L + 1, 3) R, Rc, ΔR per layer, e.g. `ReduNet.history`
+                    target: float,  # the ΔR (nats) to reach
+                   ) -> Optional[int]:  # first layer index ℓ with ΔR ≥ target, None if never
+    "The depth a network needs: the first layer at which ΔR (column 2 of `history`) reaches `target`."
+    hit = (history[:, 2] >= target).nonzero()
+    return int(hit[0]) if len(hit) else None

@@ -75,13 +75,18 @@ def cosine_similarity_matrix(Z,  # (m, n) features, rows are samples
 
 def plot_cosine_heatmap(Z,  # (m, n) features, rows are samples
                         labels=None,  # (m,) integer labels: sort by class and mark the class blocks
-                        ax=None, title: Optional[str] = None) -> Figure:
+                        ax=None, title: Optional[str] = None,
+                        max_pixels: int = 500,  # draw every s-th sample so that at most this many rows show
+                       ) -> Figure:
     "Heatmap of |cos| between all pairs of samples, sorted by class, with class boundaries (Figs. 15/16/28)."
     cos, order = cosine_similarity_matrix(Z, labels)
+    step = max(1, -(-cos.shape[0] // max(1, int(max_pixels))))   # ceil(m / max_pixels)
     fig, ax = _figure(ax, figsize=(3.6, 3.2))
-    im = ax.imshow(cos.cpu().float().numpy(), cmap="Blues", vmin=0, vmax=1, interpolation="nearest")
+    shown = cos[::step, ::step].cpu().float().numpy()
+    extent = (-0.5, cos.shape[0] - 0.5, cos.shape[0] - 0.5, -0.5)  # axes in sample units, whatever the step
+    im = ax.imshow(shown, cmap="Blues", vmin=0, vmax=1, interpolation="nearest", extent=extent)
     if labels is not None:
-        counts = torch.bincount(torch.as_tensor(labels)[order.cpu()].cpu())
+        counts = torch.bincount(torch.as_tensor(labels).cpu()[order.cpu()])
         for edge in counts.cumsum(0)[:-1].tolist():
             ax.axhline(edge - 0.5, color="0.4", lw=0.6); ax.axvline(edge - 0.5, color="0.4", lw=0.6)
     ax.set(xticks=[], yticks=[], xlabel="sample (sorted by class)")

@@ -277,3 +277,22 @@ def test_accelerated_bad_arguments():
         ReduNet(3, 0.5, 0.5, 1.0, accelerated=True, beta=-0.1)
     with pytest.raises(ValueError, match="accelerated"):
         ReduNet(3, 0.5, 0.5, 1.0, accelerated=1)
+
+
+def test_membership_residual_matches_all_responses(gen):
+    from redunet_book.vector import class_responses, membership_residual, softmax_residual
+    from redunet_book.operators import gradient_operators
+    Z = torch.nn.functional.normalize(torch.randn(23, 5, generator=gen, dtype=torch.float64), dim=1)
+    y = torch.tensor([0] * 10 + [2] * 13)                      # class 1 is empty
+    ops = gradient_operators(Z, y, 0.3, num_classes=3)
+    hard = torch.nn.functional.one_hot(y, 3).double()
+    soft = torch.softmax(torch.randn(23, 3, generator=gen, dtype=torch.float64), 1)
+    for P in (hard, soft):
+        torch.testing.assert_close(membership_residual(Z, ops.C, ops.gammas, P),
+                                   softmax_residual(class_responses(Z, ops.C), ops.gammas, P), rtol=0, atol=1e-13)
+
+
+def test_layers_to_reach():
+    from redunet_book.vector import layers_to_reach
+    h = torch.tensor([[0.0, 0.0, 0.1], [0.0, 0.0, 0.5], [0.0, 0.0, 0.9]])
+    assert layers_to_reach(h, 0.5) == 1 and layers_to_reach(h, 0.1) == 0 and layers_to_reach(h, 1.0) is None
