@@ -11,6 +11,8 @@ from typing import NamedTuple, Optional
 import torch
 from torch import Tensor, nn
 
+from .circulant import circulant_family
+from .classify import NearestSubspace
 from .core import check_eps_sq, check_features, complex_dtype, membership_matrix, normalize
 from .rate import Rates, _coefficients, class_samples, class_slots
 from .vector import ReduNet, soft_membership
@@ -18,7 +20,7 @@ from .vector import ReduNet, soft_membership
 # %% auto #0
 __all__ = ['FORMS', 'check_signals', 'frequency_shape', 'spectral_weights', 'to_spectral', 'from_spectral', 'scaled_inverse',
            'apply_scaled_inverse', 'SpectralOperators', 'class_spectra', 'spectral_operators', 'rate_terms_circ',
-           'rate_reduction_circ', 'SpectralReduLayer', 'SpectralReduNet', 'plot_kernels']
+           'rate_reduction_circ', 'SpectralReduLayer', 'SpectralReduNet', 'invariant_nearest_subspace', 'plot_kernels']
 
 # %% ../nbs/06_spectral_1d.ipynb #c005
 def check_signals(Z, name: str = "Z") -> Tensor:
@@ -423,7 +425,24 @@ def _load_state_dict_net(self: SpectralReduNet, state_dict, strict: bool = True,
 SpectralReduNet.forward, SpectralReduNet.rate_history = _forward_net, _rate_history_net
 SpectralReduNet.load_state_dict = _load_state_dict_net
 
-# %% ../nbs/06_spectral_1d.ipynb #c039
+# %% ../nbs/06_spectral_1d.ipynb #c037
+def invariant_nearest_subspace(train_Z: Tensor,  # (m, C, *shape) training features
+                               train_labels: Tensor,  # (m,) integer labels
+                               test_Z: Tensor,  # (m_test, C, *shape) features to classify
+                               num_components: int,  # rⱼ, the dimension of each class subspace
+                               num_classes: Optional[int] = None,  # k (default: max label + 1)
+                               chunk: int = 2 ** 22,  # bound on the entries of one distance batch (memory)
+                              ) -> Tensor:  # (m_test,) int64 labels
+    "Nearest subspace (§5.1) fitted on the training shift families; a test signal takes its best shift: shift invariant."
+    train_Z, test_Z = check_signals(train_Z, "train_Z"), check_signals(test_Z, "test_Z")
+    T = math.prod(train_Z.shape[2:])
+    ns = NearestSubspace(num_components).fit(circulant_family(train_Z), train_labels.repeat_interleave(T), num_classes)
+    k = ns.means_.shape[0]
+    step = max(1, chunk // (T * k * math.prod(train_Z.shape[1:])))
+    best = [ns.distances(circulant_family(part)).unflatten(0, (len(part), T)).amin(1) for part in test_Z.split(step)]
+    return torch.cat(best).argmin(1)
+
+# %% ../nbs/06_spectral_1d.ipynb #c040
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
