@@ -457,17 +457,21 @@ def plot_kernels(kernels: Tensor,  # (C, C, T) or (C, C, H, W): ē or one c̄ʲ 
                  ax=None,  # axes to draw on, else a new figure
                  title: Optional[str] = None,
                  max_channels: int = 8,  # draw at most this many output and input channels
+                 mask_self: bool = False,  # blank the lag-0 self terms k[c, c, 0], so that the colours show the rest
                 ) -> Figure:
     "A multi-channel convolution kernel (Prop. 5), centred: 1D, one row per (c, c′); 2D, a grid of H×W images (row c, column c′)."
     if not isinstance(kernels, Tensor) or kernels.ndim not in (3, 4) or kernels.shape[0] != kernels.shape[1]:
         raise ValueError(f"kernels must have shape (C, C, T) or (C, C, H, W), got {getattr(kernels, 'shape', type(kernels))}")
-    K = kernels[:max_channels, :max_channels].detach().cpu().double()
+    K = kernels[:max_channels, :max_channels].detach().cpu().double().clone()
+    if mask_self:
+        idx = torch.arange(K.shape[0])
+        K[(idx, idx) + (0,) * (K.ndim - 2)] = float("nan")
     K = torch.roll(K, tuple(n // 2 for n in K.shape[2:]), tuple(range(2, K.ndim)))   # lag 0 in the middle
     if ax is None:
         fig, ax = plt.subplots(figsize=(4, 3.2), layout="constrained")
     c = K.shape[0]
     img = K.reshape(c * c, -1) if K.ndim == 3 else _tile(K, float("nan"))
-    v = float(K.abs().max())
+    v = float(K.abs().nan_to_num(0).max())
     im = ax.imshow(img.numpy(), cmap="RdBu_r", vmin=-v, vmax=v, aspect="auto" if K.ndim == 3 else "equal",
                    interpolation="nearest")
     if K.ndim == 3:

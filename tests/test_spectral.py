@@ -269,3 +269,43 @@ def test_network_bad_input(gen):
         SpectralReduNet(2, 0.5, 0.5, 5.0).fit(Z, y[:-1])
     with pytest.raises(ValueError, match="dimensions"):
         SpectralReduNet(2, 0.5, 0.5, 5.0).fit(Z.flatten(1), y)
+
+
+# ---------------------------------------------------------------- gradient (Theorems 6 and 17), classifier, figure
+@pytest.mark.parametrize("shape", [(7,), (3, 4)])
+def test_gradient_is_the_layer_increment(gen, shape):
+    "∂ΔR_circ/∂z̄ᵢ = ē ⊛ z̄ᵢ − Σⱼ γⱼπᵢⱼ c̄ʲ ⊛ z̄ᵢ (eqs. 50-51, 150-151), against autograd in float64."
+    Z = signals(gen, 6, 3, shape).requires_grad_()
+    membership = torch.softmax(torch.randn(6, 3, generator=gen, **F64), 1)
+    rate_reduction_circ(Z, membership, 0.5).backward()
+    Zd = Z.detach()
+    layer = layer_from(Zd, membership)
+    torch.testing.assert_close(from_spectral(layer.increment(to_spectral(Zd), membership), shape), Z.grad,
+                               **tolerance(torch.float64))
+
+
+def test_invariant_nearest_subspace_is_shift_invariant(gen):
+    from redunet_book.spectral import invariant_nearest_subspace
+    Z, y = motif_data(gen, m=12, C=3, shape=(3, 4))
+    test = signals(gen, 5, 3, (3, 4))
+    pred = invariant_nearest_subspace(Z, y, test, 2)
+    shifted = torch.stack([torch.roll(z, (i, 2 * i), (1, 2)) for i, z in enumerate(test)])
+    assert torch.equal(invariant_nearest_subspace(Z, y, shifted, 2, chunk=1), pred)
+    assert torch.equal(invariant_nearest_subspace(Z, y, Z, 2), y)     # the training signals themselves
+    with pytest.raises(ValueError, match="dimensions"):
+        invariant_nearest_subspace(Z.flatten(1), y, test, 2)
+
+
+def test_plot_kernels(gen):
+    import matplotlib
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+    from redunet_book.spectral import plot_kernels
+    for shape in [(6,), (3, 4)]:
+        Z = signals(gen, 5, 3, shape)
+        layer = layer_from(Z, membership_matrix(torch.tensor([0, 0, 1, 1, 1]), 5, dtype=Z.dtype))
+        e, c = layer.kernels()
+        assert isinstance(plot_kernels(e, title="e", mask_self=True), Figure)
+        assert isinstance(plot_kernels(c[1], max_channels=2), Figure)
+    with pytest.raises(ValueError, match="kernels"):
+        plot_kernels(torch.zeros(2, 3, 4))
