@@ -15,13 +15,15 @@ from matplotlib.figure import Figure
 from torch import Tensor, nn
 
 from .classify import accuracy, nearest_subspace
-from .core import check_eps_sq, check_features, check_int, check_positive, membership_matrix
+from .core import by_scale, check_eps_sq, check_features, check_int, check_positive, make_generator, membership_matrix
+from .data import balanced_split, load_mnist
 from .rate import _coefficients, _prepare, class_samples, logdet_spd, rate_terms
 
 # %% auto #0
-__all__ = ['psd_factor', 'variational_value', 'random_factor', 'VariationalParams', 'VariationalTerms', 'PenaltyParts',
+__all__ = ['METHODS', 'psd_factor', 'variational_value', 'random_factor', 'VariationalParams', 'VariationalTerms', 'PenaltyParts',
            'vmcr2_terms', 'literal_vmcr2_terms', 'latch', 'vmcr2_gradients', 'Lipschitz', 'lipschitz_bounds',
-           'proximal_step', 'VariationalMCR2']
+           'proximal_step', 'VariationalMCR2', 'Normalize', 'mnist_featurizer', 'Training', 'train_featurizer',
+           'features_of', 'evaluate_featurizer', 'plot_gram', 'MNISTComparison', 'mnist_tensors', 'compare_on_mnist']
 
 # %% ../nbs/08_vmcr2.ipynb #c005
 def _check_square(M, name: str = "M") -> Tensor:
@@ -266,7 +268,7 @@ def _prox_step(Z, Pi, params: VariationalParams, eps_sq, mu, nu_gamma, nu_A):
     L = _lipschitz(parts, A, mu, Z.shape[0])
     grad = _gradients(Z, Pi, Gamma, A, eps_sq, mu, parts)
     Gamma = Gamma + nu_gamma / max(L.Gamma, 1e-12) * grad.Gamma
-    A = torch.relu(A + nu_A / max(L.A, 1e-12) * grad.A)                         # projection onto A ≥ 0
+    A = torch.relu(A + nu_A / max(L.A, 1e-12) * grad.A) * (parts.w > 0)          # A ≥ 0; Aⱼ = 0 for an empty class
     norms = Gamma.norm(dim=0)
     Gamma = Gamma / torch.where(norms > 0, norms, torch.ones_like(norms))        # unit columns
     return VariationalParams(Gamma, A), terms, L
@@ -355,3 +357,199 @@ def _step(self: VariationalMCR2,
                 Rcv=float(terms.Rcv), M=float(terms.M), objective=float(terms.objective), L_Gamma=L.Gamma, L_A=L.A)
 
 VariationalMCR2.step = _step
+
+# %% ../nbs/08_vmcr2.ipynb #c044
+class Normalize(nn.Module):
+    "Project every sample onto the unit sphere (the last step of Architectures 1–2)."
+    def forward(self, x: Tensor) -> Tensor:
+        return F.normalize(x.flatten(1), dim=1)
+
+def mnist_featurizer(d: int = 128,  # feature dimension
+                     in_size: int = 32,  # input height = width (the paper's crops are 32 x 32)
+                    ) -> nn.Sequential:
+    "Architecture 1 of the V-MCR² paper (§7.2): two 3x3 convolutions, max-pool, two linear layers, Normalize."
+    d, in_size = check_int(d, "d"), check_int(in_size, "in_size", low=6)
+    side = (in_size - 4) // 2
+    return nn.Sequential(nn.Conv2d(1, 32, 3, 1), nn.ReLU(), nn.Conv2d(32, 64, 3, 1), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Dropout(0.25), nn.Flatten(), nn.Linear(64 * side * side, d), nn.ReLU(), nn.Dropout(0.5),
+                         nn.Linear(d, d), Normalize())
+
+# %% ../nbs/08_vmcr2.ipynb #c046
+METHODS = ("ce", "mcr2", "vmcr2")
+
+class Training(NamedTuple):
+    "What `train_featurizer` returns: per-step records, the CE head (or None), the V-MCR² trainer (or None), seconds."
+    history: dict
+    head: Optional[nn.Module]
+    trainer: Optional[VariationalMCR2]
+    seconds: float
+
+def train_featurizer(featurizer: nn.Module,  # f_θ: inputs → (m, d) unit features
+                     X: Tensor,  # (N, ...) training inputs
+                     labels: Tensor,  # (N,) integer labels in [0, k)
+                     method: str,  # 'ce', 'mcr2' or 'vmcr2'
+                     num_classes: int,  # k
+                     steps: int,  # iterations (mini-batches)
+                     batch_size: Optional[int] = None,  # None: the whole set every step
+                     lr: float = 1e-3,  # ν_θ
+                     optimizer: str = "adam",  # 'adam' or 'sgd' (the paper: SGD)
+                     eps_sq: float = 0.5,  # ε² of ΔR (and of V-MCR²)
+                     vmcr2: Optional[VariationalMCR2] = None,  # trainer for 'vmcr2' (default settings if None)
+                     generator: Optional[torch.Generator] = None,  # batch order
+                    ) -> Training:
+    "Train `featurizer` with cross-entropy (linear head), MCR² (−ΔR, eq. 1) or V-MCR² (Algorithm 1), recording the true R, Rc, ΔR."
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    if optimizer not in ("adam", "sgd"):
+        raise ValueError(f"optimizer must be 'adam' or 'sgd', got {optimizer!r}")
+    k, steps = check_int(num_classes, "num_classes"), check_int(steps, "steps")
+    lr, eps_sq = check_positive(lr, "lr"), check_eps_sq(eps_sq)
+    if not isinstance(labels, Tensor) or labels.ndim != 1 or labels.shape[0] != X.shape[0]:
+        raise ValueError(f"labels must be a tensor (N,) with N = {X.shape[0]} like X")
+    N = X.shape[0]
+    bs = N if batch_size is None else min(check_int(batch_size, "batch_size"), N)
+    head = None
+    params = list(featurizer.parameters())
+    if method == "ce":
+        with torch.no_grad():
+            d = featurizer(X[:2]).shape[1]
+        p0 = params[0]
+        head = nn.Linear(d, k).to(device=p0.device, dtype=p0.dtype)
+        params += list(head.parameters())
+    trainer = (vmcr2 or VariationalMCR2(k, eps_sq=eps_sq)) if method == "vmcr2" else None
+    opt = torch.optim.Adam(params, lr=lr) if optimizer == "adam" else torch.optim.SGD(params, lr=lr)
+    featurizer.train()
+    history = {key: [] for key in ("R", "Rc", "delta_r", "loss", "seconds")}
+    order, pos = torch.randperm(N, generator=generator), 0
+    t_start = time.perf_counter()
+    for _ in range(steps):
+        if pos + bs > N:
+            order, pos = torch.randperm(N, generator=generator), 0
+        idx = order[pos:pos + bs]
+        pos += bs
+        xb, yb = X[idx], labels[idx]
+        t0 = time.perf_counter()
+        if method == "vmcr2":
+            rec = trainer.step(featurizer, opt, xb, yb)
+        else:
+            Z = featurizer(xb)
+            loss = F.cross_entropy(head(Z), yb.to(Z.device)) if method == "ce" else -rate_terms(Z, yb, eps_sq, k).delta
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            with torch.no_grad():
+                true = rate_terms(Z.detach(), yb, eps_sq, k)
+            rec = dict(R=float(true.R), Rc=float(true.Rc), delta_r=float(true.delta), loss=float(loss.detach()))
+        rec["seconds"] = time.perf_counter() - t0
+        rec.setdefault("loss", -rec.get("objective", float("nan")))
+        for key, v in rec.items():
+            history.setdefault(key, []).append(v)
+    return Training(history, head, trainer, time.perf_counter() - t_start)
+
+# %% ../nbs/08_vmcr2.ipynb #c048
+@torch.no_grad()
+def features_of(featurizer: nn.Module, X: Tensor, chunk: int = 1000) -> Tensor:
+    "The featurizer's outputs `(N, d)` in eval mode, computed in chunks."
+    was = featurizer.training
+    featurizer.eval()
+    Z = torch.cat([featurizer(X[i:i + chunk]) for i in range(0, X.shape[0], chunk)])
+    featurizer.train(was)
+    return Z
+
+def evaluate_featurizer(featurizer: nn.Module,  # trained f_θ
+                        X_train: Tensor, y_train: Tensor,  # training inputs (N, ...) and labels (N,)
+                        X_test: Tensor, y_test: Tensor,  # test inputs and labels
+                        num_classes: int,  # k
+                        eps_sq: float = 0.5,  # ε² of ΔR
+                        head: Optional[nn.Module] = None,  # CE head: also report its accuracy
+                       ) -> dict:
+    "True R, Rc, ΔR of the training features and nearest-subspace test accuracy with ⌊d/k⌋ uncentred components (eq. 8)."
+    Ztr, Zte = features_of(featurizer, X_train), features_of(featurizer, X_test)
+    k = check_int(num_classes, "num_classes")
+    r = max(1, Ztr.shape[1] // k)
+    t = rate_terms(Ztr, y_train, eps_sq, k)
+    pred = nearest_subspace(Ztr, y_train, Zte, r, num_classes=k, center=False)
+    out = dict(R=float(t.R), Rc=float(t.Rc), delta_r=float(t.delta), ns_accuracy=accuracy(pred, y_test.to(pred.device)),
+               components=r)
+    if head is not None:
+        with torch.no_grad():
+            out["head_accuracy"] = accuracy(head(Zte).argmax(1), y_test.to(Zte.device))
+    return out
+
+# %% ../nbs/08_vmcr2.ipynb #c049
+def plot_gram(Z: Tensor,  # (m, d) features
+              labels: Tensor,  # (m,) integer labels
+              ax=None, title: Optional[str] = None,
+              classes: Optional[Sequence[int]] = None,  # which classes to show (default: all)
+             ) -> Figure:
+    "Heatmap of |ZᵀZ| (paper convention) with the samples sorted by class (the V-MCR² paper's Fig. 2)."
+    Z = check_features(Z).detach().cpu().double()
+    labels = labels.detach().cpu()
+    if classes is not None:
+        keep = torch.isin(labels, torch.as_tensor(list(classes)))
+        Z, labels = Z[keep], labels[keep]
+    order = torch.argsort(labels, stable=True)
+    G = (Z[order] @ Z[order].T).abs()
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(3.4, 3.2), layout="constrained")
+    else:
+        fig = ax.figure
+    im = ax.imshow(G.numpy(), cmap="Blues", vmin=0, vmax=1, interpolation="nearest")
+    ax.set_xticks([]); ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize=9)
+    return fig
+
+# %% ../nbs/08_vmcr2.ipynb #c052
+class MNISTComparison(NamedTuple):
+    "Settings of `compare_on_mnist`; `MNISTComparison.preset('book' | 'paper')` gives the two scales."
+    n_train_per_class: int
+    n_test_per_class: int
+    d: int
+    atoms_per_class: int
+    steps: int
+    batch_size: Optional[int]
+    optimizer: str
+    lr: float
+    lr_ce: float
+    latch_freq: int
+    in_size: int = 32
+    eps_sq: float = 0.5
+    mu: float = 1.0
+    seed: int = 0
+
+    @classmethod
+    def preset(cls, scale: Optional[str] = None) -> "MNISTComparison":
+        "The book-scale (CPU, seconds) or paper-scale (Table 2 protocol as far as the data allows) settings."
+        return by_scale(book=cls(20, 50, 128, 20, 12, None, "adam", 1e-3, 1e-3, 4, in_size=16),
+                        paper=cls(500, 380, 128, 20, 1000, 1000, "sgd", 1e-3, 1e-2, 250), scale=scale)
+
+def mnist_tensors(cfg: MNISTComparison, root=None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    "Disjoint, balanced, seeded train/test sets from the MNIST test split: images (N, 1, s, s) in [0, 1] (s = cfg.in_size), labels."
+    images, labels = load_mnist(root, split="test")
+    tr, te = balanced_split(labels, cfg.n_train_per_class, cfg.n_test_per_class, seed=cfg.seed)
+    def prep(i):
+        x = images[i].float().div(255)[:, None]                                 # (N, 1, 28, 28)
+        if cfg.in_size == 32:
+            return F.pad(x, (2, 2, 2, 2))                                      # the paper's 32 x 32
+        return F.interpolate(x, size=(cfg.in_size, cfg.in_size), mode="bilinear", antialias=True, align_corners=False)
+    return prep(tr), labels[tr], prep(te), labels[te]
+
+def compare_on_mnist(cfg: MNISTComparison,  # the settings (see `MNISTComparison.preset`)
+                     device=None,  # where to train (default CPU)
+                     root=None,  # MNIST folder for `load_mnist`
+                    ) -> dict:
+    "Train Architecture 1 with CE, MCR² and V-MCR² (same init, batches and steps); histories, evaluations, features."
+    Xtr, ytr, Xte, yte = (t.to(device) for t in mnist_tensors(cfg, root))
+    out = {}
+    for method in METHODS:
+        torch.manual_seed(cfg.seed)
+        net = mnist_featurizer(cfg.d, cfg.in_size).to(device)
+        trainer = VariationalMCR2(10, cfg.eps_sq, cfg.mu, cfg.atoms_per_class, latch_freq=cfg.latch_freq)
+        run = train_featurizer(net, Xtr, ytr, method, 10, cfg.steps, cfg.batch_size,
+                               cfg.lr_ce if method == "ce" else cfg.lr, cfg.optimizer, cfg.eps_sq, trainer,
+                               generator=make_generator(cfg.seed + 1))
+        ev = evaluate_featurizer(net, Xtr, ytr, Xte, yte, 10, cfg.eps_sq, head=run.head)
+        out[method] = dict(history=run.history, evaluation=ev, seconds=run.seconds,
+                           train_features=features_of(net, Xtr).cpu(), train_labels=ytr.cpu())
+    return out

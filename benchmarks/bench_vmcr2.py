@@ -1,0 +1,140 @@
+"""Benchmark V-MCR² (eq. 7, Algorithm 1) against MCR² (eq. 1): objective plus gradient, one iteration, same process.
+
+Usage:  python benchmarks/bench_vmcr2.py [--reps 10] [--device cpu] [--out results/bench_vmcr2.json]
+
+For each size (d, m, k) — by default (128, 1000, 10), (500, 2000, 100), (500, 2000, 200), the V-MCR²
+paper's MNIST/CIFAR-10 and CIFAR-100/Tiny-ImageNet settings — all sides see the same unit features
+Z (m, d) and balanced shuffled labels, float32:
+
+- literal MCR²: ΔR with one d x d log-determinant per class in a Python loop (the cost model of the
+  paper's §2.1), forward + autograd backward to Z;
+- fast MCR²: `redunet_book.rate.rate_reduction` (one batched Cholesky on the smaller side of every
+  class), forward + autograd backward to Z;
+- V-MCR²: what one iteration of Algorithm 1 computes besides the network: the objective (7), the
+  Lipschitz scales, the closed-form gradients in Γ and A (eqs. 10–11) and the proximal update
+  (`_prox_step`), then the penalty with the new (Γ, A) and its autograd backward to Z. Γ and A come
+  from latching, with q = 20k atoms for k = 10 and q = 10k otherwise (the paper's §4.1). Latching
+  itself (every 50 epochs in the paper) is timed separately.
+
+The literal and fast MCR² must agree (value and gradient) before anything is timed. Runs alternate
+between the sides; the table reports medians.
+"""
+from __future__ import annotations
+
+import argparse
+
+import torch
+from _bench import load_average, machine, problem, race, write_record
+
+from redunet_book.core import membership_matrix
+from redunet_book.rate import rate_reduction
+from redunet_book.vmcr2 import _latch, _penalty, _penalty_parts, _prox_step
+
+SIZES = [(128, 1000, 10), (500, 2000, 100), (500, 2000, 200)]
+
+
+def literal_mcr2(Z, y, k: int, eps_sq: float):
+    "ΔR with one d x d log det for the whole and one per class, in a loop (eq. 1 as printed)."
+    m, d = Z.shape
+    eye = torch.eye(d, dtype=Z.dtype, device=Z.device)
+    R = 0.5 * torch.logdet(eye + d / (m * eps_sq) * Z.T @ Z)
+    Rc = 0
+    for j in range(k):
+        Zj = Z[y == j]
+        mj = Zj.shape[0]
+        Rc = Rc + mj / (2 * m) * torch.logdet(eye + d / (mj * eps_sq) * Zj.T @ Zj)
+    return R - Rc
+
+
+def with_grad(objective):
+    "A callable returning (value, ∂value/∂Z) by autograd for features Z."
+    def run(Z):
+        Zg = Z.detach().clone().requires_grad_()
+        value = objective(Zg)
+        value.backward()
+        return value.detach(), Zg.grad
+    return run
+
+
+def vmcr2_iteration(Z, Pi, params, eps_sq: float, mu: float = 1.0, nu: float = 5.0):
+    "Algorithm 1 without the network: proximal step on (Γ, A), then the penalty and its gradient in Z."
+    with torch.no_grad():
+        new, terms, _ = _prox_step(Z, Pi, params, eps_sq, mu, nu, nu)
+    Zg = Z.detach().clone().requires_grad_()
+    loss = mu / (2 * Z.shape[0]) * _penalty(_penalty_parts(Zg, Pi, new.Gamma), new.A)
+    loss.backward()
+    return terms.objective, Zg.grad
+
+
+def synced(fn, device):
+    "`fn` followed by a CUDA synchronisation when timing on a GPU."
+    if device.type != "cuda":
+        return fn
+    def run():
+        out = fn()
+        torch.cuda.synchronize(device)
+        return out
+    return run
+
+
+def rel_diff(a, b) -> float:
+    "Largest absolute difference relative to the largest entry of b."
+    return float((a - b).abs().max() / b.abs().max())
+
+
+def bench(d: int, m: int, k: int, eps_sq: float, reps: int, warmup: int, device) -> dict:
+    "Median times (ms) of the three sides and of latching for one (d, m, k)."
+    Z, y = problem(m, d, k)
+    Z, y = Z.to(device), y.to(device)
+    Pi = membership_matrix(y, m, k, dtype=Z.dtype, device=device)
+    per = 20 if k <= 10 else 10
+    params = _latch(Z, Pi, per)
+    lit, fast = with_grad(lambda X: literal_mcr2(X, y, k, eps_sq)), with_grad(lambda X: rate_reduction(X, y, eps_sq, k))
+    (v_lit, g_lit), (v_fast, g_fast) = lit(Z), fast(Z)
+    err = max(abs(float(v_lit - v_fast)) / abs(float(v_lit)), rel_diff(g_fast, g_lit))
+    if err > 1e-3:
+        raise AssertionError(f"(d, m, k) = {(d, m, k)}: fast and literal MCR² differ by {err:.2e} (relative)")
+    runs = {"literal": synced(lambda: lit(Z), device), "fast": synced(lambda: fast(Z), device),
+            "vmcr2": synced(lambda: vmcr2_iteration(Z, Pi, params, eps_sq), device),
+            "latch": synced(lambda: _latch(Z, Pi, per), device)}
+    t = race(runs, reps, warmup)
+    return dict(d=d, m=m, k=k, q=per * k, eps_sq=eps_sq, dtype="float32", device=device.type,
+                literal_ms=t["literal"], fast_ms=t["fast"], vmcr2_ms=t["vmcr2"], latch_ms=t["latch"],
+                speedup_vs_literal=t["literal"] / t["vmcr2"], speedup_vs_fast=t["fast"] / t["vmcr2"],
+                mcr2_delta_r=float(v_fast), max_rel_diff_literal_fast=err)
+
+
+def main(argv=None):
+    "Run the benchmark, print the table and write the JSON record."
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--reps", type=int, default=10, help="timed runs per side (median reported)")
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--eps-sq", type=float, default=0.5)
+    p.add_argument("--sizes", default=",".join(f"{d}x{m}x{k}" for d, m, k in SIZES), help="d x m x k, comma separated")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, or 'all' (cpu, then cuda when available)")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    p.add_argument("--out", default="results/bench_vmcr2.json", help="JSON record path ('' to skip)")
+    args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    sizes = [tuple(int(v) for v in s.split("x")) for s in args.sizes.split(",")]
+    devices = ["cpu", "cuda"] if args.device == "all" else [args.device]
+    devices = [torch.device(dev) for dev in devices if dev != "cuda" or torch.cuda.is_available()]
+    rows = [bench(d, m, k, args.eps_sq, args.reps, args.warmup, dev) for dev in devices for d, m, k in sizes]
+    print(f"Objective + gradient per iteration, float32: {machine()}; median of {args.reps} runs;"
+          f" 1-min load average at the end {load_average():.2f}")
+    print(f"{'device':>6} {'d':>4} {'m':>5} {'k':>4} {'q':>5} {'literal MCR² (ms)':>18} {'fast MCR² (ms)':>15}"
+          f" {'V-MCR² (ms)':>12} {'vs literal':>10} {'vs fast':>8} {'latch (ms)':>11}")
+    for r in rows:
+        print(f"{r['device']:>6} {r['d']:>4} {r['m']:>5} {r['k']:>4} {r['q']:>5} {r['literal_ms']:>18.1f} {r['fast_ms']:>15.1f}"
+              f" {r['vmcr2_ms']:>12.1f} {r['speedup_vs_literal']:>9.1f}x {r['speedup_vs_fast']:>7.2f}x {r['latch_ms']:>11.1f}")
+    if torch.cuda.is_available():
+        args_gpu = torch.cuda.get_device_name(0)
+        for r in rows:
+            if r["device"] == "cuda":
+                r["gpu"] = args_gpu
+    write_record("bench_vmcr2.py", args, argv, rows)
+
+
+if __name__ == "__main__":
+    main()

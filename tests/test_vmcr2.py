@@ -1,0 +1,283 @@
+"""Tests for redunet_book.vmcr2: Proposition 3.1 / Theorem 2.1, the V-MCR² objective (7) against its literal form,
+closed-form gradients (eqs. 10-11) against autograd, latching (Algorithm 2), the Lipschitz bound L_A, the proximal
+step and trainer (Algorithm 1), the training runners, empty classes, dtypes and devices, and bad input."""
+import matplotlib
+import pytest
+import torch
+from torch import nn
+
+matplotlib.use("Agg")
+
+from redunet_book.core import membership_matrix, normalize  # noqa: E402
+from redunet_book.data import subspace_samples  # noqa: E402
+from redunet_book.rate import rate_reduction  # noqa: E402
+from redunet_book.vmcr2 import (METHODS, MNISTComparison, Normalize, VariationalMCR2, VariationalParams,  # noqa: E402
+                                latch, lipschitz_bounds, literal_vmcr2_terms, mnist_featurizer, plot_gram,
+                                proximal_step, psd_factor, random_factor, train_featurizer, evaluate_featurizer,
+                                variational_value, vmcr2_gradients, vmcr2_terms)
+
+F64 = dict(dtype=torch.float64)
+SHAPES = [(30, 6, 3, 12), (12, 20, 4, 8), (50, 8, 5, 40), (7, 3, 7, 7)]
+
+
+def features(m, d, gen, dtype=torch.float64, device="cpu"):
+    "Unit-norm random features (m, d)."
+    return normalize(torch.randn(m, d, generator=gen, **F64)).to(dtype=dtype, device=device)
+
+
+def labels(m, k, gen):
+    "Random labels in [0, k), every class present when m >= k."
+    return (torch.arange(m) % k)[torch.randperm(m, generator=gen)]
+
+
+def params(d, q, k, gen, dtype=torch.float64, device="cpu"):
+    "Random Γ (d, q) with unit columns and A (q, k) >= 0."
+    G = normalize(torch.randn(q, d, generator=gen, **F64)).T
+    return VariationalParams(G.to(dtype=dtype, device=device).contiguous(),
+                             torch.rand(q, k, generator=gen, **F64).to(dtype=dtype, device=device))
+
+
+def memberships(m, k, gen):
+    "(membership, num_classes): labels, labels with two empty classes, soft rows."
+    y = labels(m, k, gen)
+    return [(y, k), (y, k + 2), (torch.softmax(2 * torch.randn(m, k, generator=gen, **F64), 1), k)]
+
+
+# --- Proposition 3.1 / Theorem 2.1
+
+@pytest.mark.parametrize("d,r", [(5, 5), (9, 4), (16, 1)])
+def test_proposition_31(d, r, gen):
+    B = torch.randn(d, r, generator=gen, **F64)
+    M = B @ B.T
+    for c in (0.0, 0.3, 4.0):
+        exact = -torch.logdet(torch.eye(d, **F64) + c * M)
+        U = psd_factor(M)
+        torch.testing.assert_close(U @ U.T, M, rtol=1e-10, atol=1e-10)
+        torch.testing.assert_close(variational_value(U, c), exact, rtol=1e-11, atol=1e-11)
+        for p in (d, d + 3, 3 * d):
+            V = random_factor(M, p, generator=gen)
+            assert V.shape == (d, p) and torch.allclose(V @ V.T, M, atol=1e-10)
+            assert variational_value(V, c) <= exact + 1e-10
+
+
+def test_psd_factor_batched(gen):
+    B = torch.randn(4, 6, 3, generator=gen, **F64)
+    M = B @ B.mT
+    U = psd_factor(M)
+    torch.testing.assert_close(U @ U.mT, M, rtol=1e-10, atol=1e-10)
+    norms = U.square().sum(-2)                                    # column norms² = eigenvalues, decreasing
+    assert (norms[:, :-1] >= norms[:, 1:] - 1e-12).all()
+
+
+# --- objective (7)
+
+@pytest.mark.parametrize("m,d,k,q", SHAPES)
+def test_terms_match_literal(m, d, k, q, gen):
+    Z = features(m, d, gen)
+    for membership, kk in memberships(m, k, gen):
+        P = params(d, q, kk, gen)
+        fast = vmcr2_terms(Z, membership, *P, 0.5, mu=1.5, num_classes=kk)
+        lit = literal_vmcr2_terms(Z, membership_matrix(membership, m, kk, **F64), *P, 0.5, 1.5)
+        for a, b in zip(fast, lit):
+            torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
+
+
+def test_terms_float32_and_device(device, gen):
+    m, d, k, q = 60, 16, 4, 24
+    Z, y = features(m, d, gen), labels(m, k, gen)
+    P = params(d, q, k, gen)
+    ref = vmcr2_terms(Z, y, *P, 0.5)
+    Z32, y32 = Z.to(device=device, dtype=torch.float32), y.to(device)
+    P32 = VariationalParams(*(p.to(device=device, dtype=torch.float32) for p in P))
+    out = vmcr2_terms(Z32, y32, *P32, 0.5)
+    assert out.objective.dtype == torch.float32 and out.objective.device.type == device.type
+    for a, b in zip(out, ref):
+        assert abs(float(a) - float(b)) <= 1e-4 * max(1.0, abs(float(b)))
+
+
+def test_empty_class_contributes_nothing(gen):
+    Z, y = features(20, 5, gen), torch.tensor([0, 1, 3] * 6 + [0, 1])           # class 2 empty
+    P = params(5, 8, 4, gen)
+    A = P.A.clone()
+    A[:, 2] = 0
+    with_empty = vmcr2_terms(Z, y, P.Gamma, A, 0.5, num_classes=4)
+    y3 = torch.where(y == 3, 2, y)
+    without = vmcr2_terms(Z, y3, P.Gamma, A[:, [0, 1, 3]], 0.5)
+    for a, b in zip(with_empty, without):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+    new = proximal_step(Z, y, P.Gamma, A, 0.5, num_classes=4)
+    assert (new.A[:, 2] == 0).all() and torch.isfinite(new.A).all()
+
+
+# --- gradients
+
+@pytest.mark.parametrize("m,d,k,q", SHAPES)
+def test_gradients_match_autograd(m, d, k, q, gen):
+    Z = features(m, d, gen)
+    for membership, kk in memberships(m, k, gen):
+        G, A = params(d, q, kk, gen)
+        Gg, Ag = G.clone().requires_grad_(), A.clone().requires_grad_()
+        vmcr2_terms(Z, membership, Gg, Ag, 0.7, mu=2.5, num_classes=kk).objective.backward()
+        closed = vmcr2_gradients(Z, membership, G, A, 0.7, mu=2.5, num_classes=kk)
+        torch.testing.assert_close(closed.Gamma, Gg.grad, rtol=1e-9, atol=1e-11)
+        torch.testing.assert_close(closed.A, Ag.grad, rtol=1e-9, atol=1e-11)
+
+
+def test_paper_equations_10_11(gen):
+    m, d, k, q, mu = 30, 5, 3, 9, 1.7                                            # balanced classes: 1/γⱼ = k
+    Z, y = features(m, d, gen), torch.arange(m) % k
+    G, A = params(d, q, k, gen)
+    Pi = membership_matrix(y, m, **F64)
+    C = [Z.T @ torch.diag(Pi[:, j]) @ Z for j in range(k)]
+    eq10 = -2 * mu * k / m * sum(C[j] @ G @ torch.diag(A[:, j]) - G @ torch.diag(A[:, j]) @ G.T @ G @ torch.diag(A[:, j])
+                                 for j in range(k))
+    eq11 = mu * k / m * ((G.T @ G) ** 2 @ A - (G.T @ Z.T) ** 2 @ Pi)
+    Gg, Ag = G.clone().requires_grad_(), A.clone().requires_grad_()
+    (mu / (2 * m) * vmcr2_terms(Z, y, Gg, Ag, 0.5, mu).M).backward()
+    torch.testing.assert_close(eq10, Gg.grad, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(eq11, Ag.grad, rtol=1e-10, atol=1e-12)
+
+
+def test_lipschitz_A_bounds_the_hessian(gen):
+    m, d, k, q, mu = 40, 6, 4, 12, 1.3
+    Z, y = features(m, d, gen), labels(m, k, gen)
+    G, A = params(d, q, k, gen)
+    H = torch.autograd.functional.hessian(lambda X: mu / (2 * m) * vmcr2_terms(Z, y, G, X, 0.5, mu).M, A)
+    H = H.reshape(q * k, q * k)
+    assert float(torch.linalg.eigvalsh(H).abs().max()) <= lipschitz_bounds(Z, y, G, A, mu).A * (1 + 1e-9)
+
+
+# --- latching
+
+@pytest.mark.parametrize("m,d,k", [(60, 8, 4), (12, 20, 3), (40, 10, 10)])
+def test_full_latching_is_exact(m, d, k, gen):
+    Z = features(m, d, gen)
+    for membership, kk in memberships(m, k, gen):
+        P = latch(Z, membership, d, num_classes=kk)
+        assert P.Gamma.shape == (d, d * kk) and P.A.shape == (d * kk, kk)
+        assert torch.allclose(P.Gamma.norm(dim=0), torch.ones(d * kk, **F64)) and (P.A >= 0).all()
+        t = vmcr2_terms(Z, membership, *P, 0.5, num_classes=kk)
+        assert abs(float(t.M)) <= 1e-9 * m * m
+        torch.testing.assert_close(t.Rv - t.Rcv, rate_reduction(Z, membership, 0.5, kk), rtol=1e-9, atol=1e-10)
+
+
+def test_latch_gram_side_matches_svd(gen):
+    Z, y = features(50, 30, gen), torch.arange(50) % 5                          # 10 samples per class < d
+    P = latch(Z, y, 4)
+    for j in range(5):
+        S = torch.linalg.svdvals(Z[y == j])[:4] ** 2
+        block = P.A[4 * j:4 * j + 4, j]
+        torch.testing.assert_close(block, S, rtol=1e-10, atol=1e-12)
+        Cj = Z[y == j].T @ Z[y == j]
+        V = P.Gamma[:, 4 * j:4 * j + 4]
+        torch.testing.assert_close(Cj @ V, V * S, rtol=1e-8, atol=1e-10)     # eigenvectors
+        assert (P.A[4 * j:4 * j + 4, torch.arange(5) != j] == 0).all()
+
+
+# --- Algorithm 1
+
+def test_proximal_steps_ascend_on_fixed_features(gen):
+    Z, y = subspace_samples([2] * 5, 16, 20, orthogonal=False, noise=0.05, generator=gen)
+    P = latch(Z, y, 2)
+    values = [float(vmcr2_terms(Z, y, *P, 0.5).objective)]
+    for _ in range(25):
+        P = proximal_step(Z, y, *P, 0.5)
+        values.append(float(vmcr2_terms(Z, y, *P, 0.5).objective))
+        assert torch.allclose(P.Gamma.norm(dim=0), torch.ones(10, **F64)) and (P.A >= 0).all()
+    assert all(b >= a - 1e-9 for a, b in zip(values, values[1:]))
+
+
+class Free(nn.Module):
+    "Free features: a table of rows, normalised."
+    def __init__(self, Z0):
+        super().__init__()
+        self.W = nn.Parameter(Z0.clone())
+
+    def forward(self, idx):
+        return torch.nn.functional.normalize(self.W[idx], dim=1)
+
+
+def run_free(seed, steps=60):
+    "Algorithm 1 on free features; returns the records."
+    g = torch.Generator().manual_seed(seed)
+    Z, y = subspace_samples([2] * 4, 12, 15, orthogonal=False, noise=0.05, generator=g)
+    net = Free(Z)
+    tr = VariationalMCR2(4, atoms_per_class=2, latch_freq=20)
+    opt = torch.optim.SGD(net.parameters(), lr=1.0)
+    return [tr.step(net, opt, torch.arange(60), y) for _ in range(steps)], tr
+
+
+def test_trainer_increases_true_delta_r_and_is_deterministic():
+    recs, tr = run_free(3)
+    assert recs[-1]["delta_r"] > recs[0]["delta_r"] + 0.5
+    assert tr.iteration == 60 and tr.params.Gamma.shape == (12, 8)
+    again, _ = run_free(3)
+    assert [r["delta_r"] for r in recs] == [r["delta_r"] for r in again]
+    for key in ("R", "Rc", "delta_r", "Rv", "Rcv", "M", "objective", "L_Gamma", "L_A"):
+        assert key in recs[0]
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_train_featurizer_runs(method, device):
+    g = torch.Generator().manual_seed(0)
+    X, y = subspace_samples([2] * 3, 10, 12, orthogonal=False, noise=0.05, generator=g, dtype=torch.float32)
+    X, y = X.to(device), y.to(device)
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(10, 32), nn.ReLU(), nn.Linear(32, 8), Normalize()).to(device)
+    run = train_featurizer(net, X, y, method, 3, steps=6, batch_size=24, vmcr2=VariationalMCR2(3, atoms_per_class=2),
+                           generator=torch.Generator().manual_seed(1))
+    assert len(run.history["delta_r"]) == 6 and all(t >= 0 for t in run.history["seconds"])
+    assert (run.head is not None) == (method == "ce") and (run.trainer is not None) == (method == "vmcr2")
+    ev = evaluate_featurizer(net, X, y, X, y, 3, head=run.head)
+    assert 0 <= ev["ns_accuracy"] <= 1 and ev["components"] == 8 // 3
+    assert ("head_accuracy" in ev) == (method == "ce")
+
+
+def test_mnist_featurizer_and_presets():
+    f = mnist_featurizer(128)
+    assert f[7].in_features == 12544                                             # Architecture 1, line 8
+    assert torch.allclose(f(torch.randn(2, 1, 32, 32)).norm(dim=1), torch.ones(2))
+    book, paper = MNISTComparison.preset("book"), MNISTComparison.preset("paper")
+    assert paper.batch_size == 1000 and paper.optimizer == "sgd" and paper.lr == 1e-3 and paper.lr_ce == 1e-2
+    assert book.steps < paper.steps and book.n_train_per_class < paper.n_train_per_class
+
+
+def test_plot_gram(gen):
+    Z, y = subspace_samples([1, 2], 5, 10, generator=gen)
+    fig = plot_gram(Z, y, title="t", classes=[1])
+    assert fig.axes[0].images[0].get_array().shape == (10, 10)
+
+
+# --- bad input
+
+def test_bad_input(gen):
+    Z, y = features(10, 4, gen), labels(10, 2, gen)
+    G, A = params(4, 6, 2, gen)
+    with pytest.raises(ValueError, match="eps_sq"):
+        vmcr2_terms(Z, y, G, A, 0.0)
+    with pytest.raises(ValueError, match="mu"):
+        vmcr2_terms(Z, y, G, A, 0.5, mu=-1)
+    with pytest.raises(ValueError, match="Gamma must have d=4"):
+        vmcr2_terms(Z, y, G[:3], A, 0.5)
+    with pytest.raises(ValueError, match="A must have shape"):
+        vmcr2_terms(Z, y, G, A[:, :1], 0.5)
+    with pytest.raises(TypeError, match="Gamma must be a torch.Tensor"):
+        vmcr2_gradients(Z, y, G.numpy(), A, 0.5)
+    with pytest.raises(ValueError, match="A contains NaN"):
+        lipschitz_bounds(Z, y, G, A * float("nan"))
+    with pytest.raises(ValueError, match="atoms_per_class must be <= d=4"):
+        latch(Z, y, 5)
+    with pytest.raises(ValueError, match="membership has 9 rows"):
+        latch(Z, y[:9], 2)
+    with pytest.raises(ValueError, match="nu_A"):
+        proximal_step(Z, y, G, A, 0.5, nu_A=0)
+    with pytest.raises(ValueError, match="c must be"):
+        variational_value(G, -1.0)
+    with pytest.raises(ValueError, match="M must be symmetric"):
+        psd_factor(torch.randn(3, 3, generator=gen, **F64) + 5 * torch.triu(torch.ones(3, 3, **F64)))
+    with pytest.raises(ValueError, match="num_columns must be >= 4"):
+        random_factor(Z.T @ Z, 2)
+    with pytest.raises(ValueError, match="method must be one of"):
+        train_featurizer(nn.Identity(), Z, y, "sgd", 2, 1)
+    with pytest.raises(ValueError, match="latch_freq"):
+        VariationalMCR2(2, latch_freq=0)
