@@ -315,7 +315,7 @@ def _signal_matrices(self: SpectralReduLayer) -> tuple:
 SpectralReduLayer.spectral_matrices, SpectralReduLayer.kernels = _dense_operators, _kernels
 SpectralReduLayer.signal_matrices = _signal_matrices
 
-# %% ../nbs/06_spectral_1d.ipynb #c028
+# %% ../nbs/06_spectral_1d.ipynb #c030
 FORMS = ("auto", "dense")
 
 class SpectralReduNet(ReduNet):
@@ -340,7 +340,7 @@ class SpectralReduNet(ReduNet):
         return (f"num_layers={self.num_layers}, eta={self.eta}, eps_sq={self.eps_sq}, lam={self.lam}, "
                 f"half={self.half}, form={self.form!r}")
 
-# %% ../nbs/06_spectral_1d.ipynb #c029
+# %% ../nbs/06_spectral_1d.ipynb #c031
 @torch.no_grad()
 def _fit(self: SpectralReduNet,
          Z: Tensor,  # (m, C, T) or (m, C, H, W) training signals; projected onto the sphere first
@@ -377,7 +377,7 @@ def _fit(self: SpectralReduNet,
 
 SpectralReduNet.fit = _fit
 
-# %% ../nbs/06_spectral_1d.ipynb #c030
+# %% ../nbs/06_spectral_1d.ipynb #c032
 def _forward_net(self: SpectralReduNet,
                  Z: Tensor,  # (m, C, *shape) signals; projected onto the sphere first
                  return_history: bool = False,  # also return the features after every layer
@@ -425,7 +425,7 @@ def _load_state_dict_net(self: SpectralReduNet, state_dict, strict: bool = True,
 SpectralReduNet.forward, SpectralReduNet.rate_history = _forward_net, _rate_history_net
 SpectralReduNet.load_state_dict = _load_state_dict_net
 
-# %% ../nbs/06_spectral_1d.ipynb #c037
+# %% ../nbs/06_spectral_1d.ipynb #c039
 def invariant_nearest_subspace(train_Z: Tensor,  # (m, C, *shape) training features
                                train_labels: Tensor,  # (m,) integer labels
                                test_Z: Tensor,  # (m_test, C, *shape) features to classify
@@ -442,7 +442,7 @@ def invariant_nearest_subspace(train_Z: Tensor,  # (m, C, *shape) training featu
     best = [ns.distances(circulant_family(part)).unflatten(0, (len(part), T)).amin(1) for part in test_Z.split(step)]
     return torch.cat(best).argmin(1)
 
-# %% ../nbs/06_spectral_1d.ipynb #c040
+# %% ../nbs/06_spectral_1d.ipynb #c042
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
