@@ -19,8 +19,9 @@ from .vector import ReduNet, soft_membership
 
 # %% auto #0
 __all__ = ['FORMS', 'check_signals', 'frequency_shape', 'spectral_weights', 'to_spectral', 'from_spectral', 'scaled_inverse',
-           'apply_scaled_inverse', 'SpectralOperators', 'class_spectra', 'spectral_operators', 'rate_terms_circ',
-           'rate_reduction_circ', 'SpectralReduLayer', 'SpectralReduNet', 'invariant_nearest_subspace', 'plot_kernels']
+           'woodbury_dense', 'apply_scaled_inverse', 'SpectralOperators', 'class_spectra', 'spectral_operators',
+           'rate_terms_circ', 'rate_reduction_circ', 'SpectralReduLayer', 'SpectralReduNet',
+           'invariant_nearest_subspace', 'plot_kernels']
 
 # %% ../nbs/06_spectral_1d.ipynb #c005
 def check_signals(Z, name: str = "Z") -> Tensor:
@@ -96,9 +97,15 @@ def scaled_inverse(X: Tensor,  # (..., s, C) complex rows xᵢᵀ = conj(vᵢ)�
     if lowrank:
         return torch.linalg.solve_triangular(L, a * X, upper=False), logdet   # W = L⁻¹αX, (..., s, C)
     if use_gram:                                                 # dense from the small side: αI − WᴴW
-        W = torch.linalg.solve_triangular(L, a * X, upper=False)
-        return a * torch.eye(C, dtype=X.dtype, device=X.device) - W.mH @ W, logdet
+        return woodbury_dense(torch.linalg.solve_triangular(L, a * X, upper=False), alpha), logdet
     return a * torch.cholesky_inverse(L), logdet
+
+def woodbury_dense(W: Tensor,  # (..., s, C) Woodbury factor
+                   alpha: Tensor,  # (...) the α it was built with
+                  ) -> Tensor:  # (..., C, C)
+    "The dense operator αI − WᴴW that a Woodbury factor stands for."
+    eye = torch.eye(W.shape[-1], dtype=W.dtype, device=W.device)
+    return alpha[..., None, None].to(W.dtype) * eye - W.mH @ W
 
 def apply_scaled_inverse(op: Tensor,  # (..., C, C) dense operator or (..., s, C) Woodbury factor W
                          alpha: Tensor,  # (...) the α the operator was built with (used by the low-rank form)
@@ -285,10 +292,7 @@ SpectralReduLayer.forward, SpectralReduLayer.estimated_membership = _forward_lay
 def _dense_operators(self: SpectralReduLayer) -> tuple:
     "Ē(p) `(F, C, C)` and C̄ʲ(p) `(k, F, C, C)` as dense matrices (Woodbury factors expanded: αI − WᴴW)."
     def dense(op, alpha):
-        if op.shape[-2] == op.shape[-1]:
-            return op
-        eye = torch.eye(op.shape[-1], dtype=op.dtype, device=op.device)
-        return alpha[..., None, None].to(op.dtype) * eye - op.mH @ op
+        return op if op.shape[-2] == op.shape[-1] else woodbury_dense(op, alpha)
     k, F = self.C.shape[:2]
     return dense(self.E, self.alpha.expand(F)), dense(self.C, self.alphas[:, None].expand(k, F))
 
