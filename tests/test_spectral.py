@@ -309,3 +309,19 @@ def test_plot_kernels(gen):
         assert isinstance(plot_kernels(c[1], max_channels=2), Figure)
     with pytest.raises(ValueError, match="kernels"):
         plot_kernels(torch.zeros(2, 3, 4))
+
+
+def test_scaled_inverse_falls_back_to_float64(gen, monkeypatch):
+    "When the float32 Cholesky reports a failure, the operator is recomputed in float64 and cast back."
+    X = torch.randn(4, 3, 5, generator=gen, dtype=torch.complex64)
+    a = torch.rand(4, generator=gen) + 0.5
+    ref_op, ref_ld = scaled_inverse(X.to(torch.complex128), a.double())
+    real = torch.linalg.cholesky_ex
+    def failing(A, **kw):
+        L, info = real(A, **kw)
+        return (L, torch.ones_like(info)) if A.dtype == torch.complex64 else (L, info)
+    monkeypatch.setattr(torch.linalg, "cholesky_ex", failing)
+    op, ld = scaled_inverse(X, a)
+    assert op.dtype == torch.complex64 and ld.dtype == torch.float32
+    torch.testing.assert_close(op, ref_op.to(torch.complex64))
+    torch.testing.assert_close(ld, ref_ld.float())
