@@ -36,7 +36,8 @@ MARKER_RE = re.compile(r"^<!--\s*api-reference:\s*([\w.]+)\s*-->\s*$", re.M)
 _DEFAULT_EXP_RE = re.compile(r"#\|\s*default_exp\s+([\w.]+)")
 _ENV_VAR_RE = re.compile(r"(?<![`\w])\$([A-Z][A-Z0-9_]+)")  # $REDUNET_DATA: an env var, not math
 _VALUE_MAX = 120
-_FORWARD_REF_RE = re.compile(r"ForwardRef\('([^']*)'\)")  # NamedTuple fields: ForwardRef('Tensor')
+_FORWARD_REF_RE = re.compile(r"""ForwardRef\((['"])(.*?)\1\)""")  # NamedTuple fields: ForwardRef('Tensor')
+_QUOTED_RE = re.compile(r"""^(['"])(.*)\1$""")  # a string annotation under `from __future__ import annotations`
 
 
 # ---------------------------------------------------------------------------------------------
@@ -99,7 +100,9 @@ def _annotation(anno) -> str:
     if anno is inspect.Parameter.empty or anno is None:
         return ""
     text = anno if isinstance(anno, str) else inspect.formatannotation(anno)
-    return _FORWARD_REF_RE.sub(r"\1", text)
+    text = _FORWARD_REF_RE.sub(r"\2", text)
+    m = _QUOTED_RE.match(text)
+    return m.group(2) if m else text
 
 
 def _safe_default(value) -> str:
@@ -182,7 +185,7 @@ def field_docs(cls) -> list[tuple[str, str, str]]:
         if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
             line = lines[node.end_lineno - 1]
             comment = line.split("#", 1)[1].strip() if "#" in line else ""
-            out.append((node.target.id, ast.unparse(node.annotation), comment))
+            out.append((node.target.id, _annotation(ast.unparse(node.annotation)), comment))
     return out
 
 

@@ -201,3 +201,156 @@ def test_book_notebooks_have_no_directive_left(path):
         if cell.cell_type == "code":
             bad = [ln for ln in cell.source.splitlines() if ln.lstrip().startswith("#|")]
             assert not bad, f"{path.name} cell {i}: {bad}"
+
+
+# ---------------------------------------------------------------------------------------------
+# book_ext/api_reference.py: the API reference generated from the package
+
+import importlib  # noqa: E402
+import re  # noqa: E402
+import typing  # noqa: E402
+from typing import NamedTuple, Optional  # noqa: E402
+
+import yaml  # noqa: E402
+
+import api_reference as api  # noqa: E402
+
+PACKAGE = "redunet_book"
+
+
+@pytest.fixture(scope="module")
+def reference() -> str:
+    return api.render_package(PACKAGE, ROOT / "nbs")
+
+
+def test_every_module_and_public_name_is_documented(reference):
+    """Each public module gets a section, and each name of its `__all__` a Python-domain entry."""
+    modules = api.package_modules(PACKAGE, ROOT / "nbs")
+    assert {"redunet_book.core", "redunet_book.rate", "redunet_book.vector"} <= set(modules)
+    for modname in modules:
+        assert f"## `{modname}`" in reference, modname
+        mod = importlib.import_module(modname)
+        section = reference.split(f"## `{modname}`", 1)[1].split("\n## `", 1)[0]
+        for name in mod.__all__:
+            assert re.search(rf"^:+\{{py:(function|class|exception|data)\}} {re.escape(name)}\b", section, re.M), (
+                f"{modname}.{name} is not in the generated reference"
+            )
+
+
+def test_modules_follow_the_notebooks():
+    """Modules come in the order of the notebooks that export them (`#| default_exp`)."""
+    order = api.module_notebooks(ROOT / "nbs", PACKAGE)
+    assert order["redunet_book.rate"] == "01_coding_rate"
+    modules = api.package_modules(PACKAGE, ROOT / "nbs")
+    stems = [order[m] for m in modules if m in order]
+    assert stems == sorted(stems)
+    assert all(not m.rsplit(".", 1)[1].startswith("_") for m in modules)  # no _modidx
+
+
+def test_signature_docstring_and_docments(reference):
+    """A documented function shows its signature, one-line docstring and parameter comments."""
+    block = reference.split(":::{py:function} coding_rate(", 1)[1].split("\n:::\n", 1)[0]
+    assert block.startswith("Z: Tensor, eps_sq: float) -> Tensor")
+    assert ":module: redunet_book.rate" in block
+    from redunet_book.rate import coding_rate
+
+    assert api.first_line(coding_rate.__doc__) in block
+    assert "- **`Z`** (`Tensor`): (m, n) features" in block   # the docment carries the shape
+    assert "- **returns** (`Tensor`):" in block
+
+
+def test_signatures_parse_as_python(reference):
+    """Sphinx's Python domain parses every generated signature (else it falls back silently)."""
+    from sphinx.util.inspect import signature_from_str
+
+    sigs = re.findall(r"^:+\{py:(?:function|method|class|exception)\} \w+(\(.*\)(?: -> .+)?)$", reference, re.M)
+    assert len(sigs) > 100
+    for sig in sigs:
+        signature_from_str(sig)  # raises SyntaxError on a bad one
+
+
+def test_namedtuple_fields_with_comments():
+    class Pair(NamedTuple):
+        "Two tensors."
+        a: "typing.Any"  # (m, n) first
+        b: Optional[int] = None  # k, or None
+
+    assert api.field_docs(Pair) == [("a", "typing.Any", "(m, n) first"), ("b", "Optional[int]", "k, or None")]
+    lines = "\n".join(api.render_class("Pair", Pair, "mod"))
+    assert "Fields:" in lines and "- **`a`**" in lines and "(m, n) first" in lines
+    assert lines.startswith("::::{py:class} Pair(a: ") and "b: Optional[int] = None)" in lines.splitlines()[0]
+    assert "ForwardRef" not in lines and "'" not in lines.splitlines()[0]
+
+
+def test_unparseable_defaults_and_forward_refs_are_cleaned():
+    def f(x: "Tensor", fn=len, obj=object(), *, k: int = 3) -> "Tensor":  # noqa: B008
+        "Doc."
+
+    sig = api.signature_text(f)
+    assert sig == "(x: Tensor, fn=..., obj=..., *, k: int = 3) -> Tensor"
+    assert api._annotation(typing.ForwardRef("Tensor")) == "Tensor"
+
+
+def test_env_vars_are_code_not_math():
+    """`$REDUNET_BOOK_SCALE` in a docstring must not open a dollarmath span."""
+    assert api.md_text("else $REDUNET_BOOK_SCALE, else 'book'") == "else `$REDUNET_BOOK_SCALE`, else 'book'"
+    assert api.md_text("keeps $x$ math") == "keeps $x$ math"
+
+
+def test_marker_expansion_and_sphinx_wiring(tmp_path):
+    page = "# API\n\n<!-- api-reference: redunet_book -->\n"
+    out = api.expand_markers(page, ROOT / "nbs", chapter_exists=lambda doc: False)
+    assert "<!--" not in out and "## `redunet_book.core`" in out
+    assert "{doc}" not in out                              # no link to a chapter that is not built
+    linked = api.expand_markers(page, ROOT / "nbs")
+    assert "Exported from the chapter {doc}`/nbs/01_coding_rate`." in linked
+    assert api.expand_markers("no marker here", ROOT / "nbs") == "no marker here"
+
+    class App:
+        srcdir = str(ROOT)
+        handlers = []
+        env = type("Env", (), {"found_docs": {"nbs/00_core"}})()
+
+        def connect(self, event, handler, priority=500):
+            self.handlers.append((event, handler))
+
+    app = App()
+    meta = api.setup(app)
+    assert meta["parallel_read_safe"]
+    handlers = dict(app.handlers)
+    src = [page]
+    handlers["source-read"](app, "book/api", src)
+    assert "Exported from the chapter {doc}`/nbs/00_core`." in src[0]
+    assert "{doc}`/nbs/01_coding_rate`" not in src[0]
+
+
+def test_book_config_checks_cross_references():
+    """_config.yml: the extensions of the book are loaded, and missing references stay errors."""
+    cfg = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf8"))
+    sphinx_cfg = cfg["sphinx"]["config"]
+    exts = sphinx_cfg["extensions"]
+    for ext in ("sphinxcontrib.bibtex", "nbdev_directives", "api_reference", "sphinx_proof"):
+        assert ext in exts
+    assert set(cfg["sphinx"]["local_extensions"]) >= {"nbdev_directives", "api_reference"}
+    for path in sphinx_cfg["bibtex_bibfiles"]:
+        assert (ROOT / path).is_file(), path
+    suppressed = set(sphinx_cfg.get("suppress_warnings", []))
+    assert not suppressed & {"myst.xref_missing", "myst", "ref", "ref.ref", "ref.doc", "ref.any", "toc"}, suppressed
+    assert sphinx_cfg.get("nitpicky") is True
+    assert sphinx_cfg.get("myst_all_links_external", False) is False
+    # the nitpick exemption covers other libraries only, never the package itself
+    (domain, target), = sphinx_cfg["nitpick_ignore_regex"]
+    assert re.fullmatch(target, "Tensor") and not re.fullmatch(target, "redunet_book.rate.coding_rate")
+
+
+def test_bibliography_keys_are_cited():
+    """Every entry of the bibliography is cited somewhere in the book (no dead entries)."""
+    bib = (ROOT / "book" / "references.bib").read_text(encoding="utf8")
+    keys = re.findall(r"^@\w+\{([^,]+),", bib, re.M)
+    assert keys
+    text = "\n".join(p.read_text(encoding="utf8") for p in [*(ROOT / "book").glob("*.md"), *(ROOT / "nbs").glob("*.ipynb")])
+    cited = set()
+    for group in re.findall(r"\{cite(?::\w+)?\}`([^`]+)`", text):
+        cited |= {k.strip() for k in group.split(",")}
+    assert set(keys) <= cited, set(keys) - cited
+    assert cited <= set(keys), cited - set(keys)
