@@ -9,9 +9,7 @@ import argparse
 import datetime as dt
 import json
 import os
-import platform
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -19,28 +17,17 @@ from pathlib import Path
 import torch
 
 from redunet_book.core import make_generator, normalize
+from redunet_book.reproduce import device_description, git_revision
 
 
 def machine() -> str:
-    "CPU model and the number of torch threads."
-    model = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{model}, {torch.get_num_threads()} torch threads, {platform.system()}"
+    "CPU model and the number of torch threads (the package's own description of a device)."
+    return device_description("cpu")
 
 
 def git_commit() -> str:
-    "The current git commit, or 'unknown'."
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+    "The current git commit (with ' (dirty)' when tracked files changed), or 'unknown'."
+    return git_revision()
 
 
 def load_average() -> float:
