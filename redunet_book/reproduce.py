@@ -21,6 +21,7 @@ import torch
 
 from .core import SCALES, get_scale, resolve_device
 from .experiments import EXPERIMENTS, get_experiment, run_experiment
+from . import finetune as _finetune  # noqa: F401  registers table2
 from . import invariance as _invariance  # noqa: F401  registers rotation, translation, equivariance
 
 # %% auto #0
