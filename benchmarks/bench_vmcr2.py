@@ -14,7 +14,8 @@ Z (m, d) and balanced shuffled labels, float32:
   Lipschitz scales, the closed-form gradients in Γ and A (eqs. 10–11) and the proximal update
   (`_prox_step`), then the penalty with the new (Γ, A) and its autograd backward to Z. Γ and A come
   from latching, with q = 20k atoms for k = 10 and q = 10k otherwise (the paper's §4.1). Latching
-  itself (every 50 epochs in the paper) is timed separately.
+  itself (every 50 epochs in the paper) is timed separately. The network step needs only the part of
+  the penalty that depends on Z (the term AⱼᵀQAⱼ of eq. 9 is constant in Z).
 
 The literal and fast MCR² must agree (value and gradient) before anything is timed. Runs alternate
 between the sides; the table reports medians.
@@ -61,7 +62,7 @@ def vmcr2_iteration(Z, Pi, params, eps_sq: float, mu: float = 1.0, nu: float = 5
     with torch.no_grad():
         new, terms, _ = _prox_step(Z, Pi, params, eps_sq, mu, nu, nu)
     Zg = Z.detach().clone().requires_grad_()
-    loss = mu / (2 * Z.shape[0]) * _penalty(_penalty_parts(Zg, Pi, new.Gamma), new.A)
+    loss = mu / (2 * Z.shape[0]) * _penalty(_penalty_parts(Zg, Pi, new.Gamma, with_Q=False), new.A)
     loss.backward()
     return terms.objective, Zg.grad
 

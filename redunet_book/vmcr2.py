@@ -99,26 +99,31 @@ def _class_weights(Pi: Tensor) -> Tensor:
 
 # %% ../nbs/08_vmcr2.ipynb #c016
 class PenaltyParts(NamedTuple):
-    "The A-independent pieces of eq. (9): ‖ZΠⱼZᵀ‖²_F `(k,)`, P `(q, k)`, Q `(q, q)`, weights 1/γⱼ `(k,)`, class rows X `(k, s, d)`."
-    cov_sq: Tensor
-    P: Tensor
-    Q: Tensor
-    w: Tensor
-    X: Tensor
+    "The A-independent pieces of eq. (9) (Q = (ΓᵀΓ)^{⊙2} only when asked), with the products they share with eqs. (10)–(11)."
+    cov_sq: Tensor  # (k,) ‖ZΠⱼZᵀ‖²_F
+    P: Tensor  # (q, k) pₗⱼ = Σᵢ πᵢⱼ (Γₗᵀzᵢ)²
+    Q: Optional[Tensor]  # (q, q) (ΓᵀΓ)^{⊙2}, or None
+    w: Tensor  # (k,) weights 1/γⱼ (0 for an empty class)
+    X: Tensor  # (k, s, d) class rows √πᵢⱼ zᵢ
+    XG: Tensor  # (k, s, q) XⱼΓ
+    GtG: Optional[Tensor]  # (q, q) ΓᵀΓ, or None
 
-def _penalty_parts(Z: Tensor, Pi: Tensor, Gamma: Tensor) -> PenaltyParts:
+def _penalty_parts(Z: Tensor, Pi: Tensor, Gamma: Tensor, with_Q: bool = True) -> PenaltyParts:
     "The pieces of M in the expanded form (9), without forming the k matrices ZΠⱼZᵀ."
     X = class_samples(Z, Pi)                                      # (k, s, d), rows √πᵢⱼ zᵢ
     s, d = X.shape[-2:]
     G = X @ X.mT if s < d else X.mT @ X                          # same Frobenius norm, smaller side
     cov_sq = G.square().sum((-2, -1))                            # (k,) ‖ZΠⱼZᵀ‖²_F
-    P = (Z @ Gamma).square().mT @ Pi                             # (q, k) pₗⱼ = Σᵢ πᵢⱼ (Γₗᵀzᵢ)²
-    Q = (Gamma.mT @ Gamma).square()                              # (q, q) (ΓᵀΓ)^{⊙2}
-    return PenaltyParts(cov_sq, P, Q, _class_weights(Pi), X)
+    XG = X @ Gamma                                               # (k, s, q)
+    P = XG.square().sum(1).mT                                    # (q, k) Σᵢ πᵢⱼ (Γₗᵀzᵢ)²
+    GtG = Gamma.mT @ Gamma if with_Q else None
+    return PenaltyParts(cov_sq, P, GtG.square() if with_Q else None, _class_weights(Pi), X, XG, GtG)
 
 def _penalty(parts: PenaltyParts, A: Tensor) -> Tensor:
-    "M = Σⱼ (1/γⱼ)(‖ZΠⱼZᵀ‖² − 2Aⱼᵀpⱼ + AⱼᵀQAⱼ) from the parts of eq. (9)."
-    per_class = parts.cov_sq - 2 * (A * parts.P).sum(0) + (A * (parts.Q @ A)).sum(0)
+    "M = Σⱼ (1/γⱼ)(‖ZΠⱼZᵀ‖² − 2Aⱼᵀpⱼ + AⱼᵀQAⱼ) from the parts of eq. (9); without Q, the part that depends on Z."
+    per_class = parts.cov_sq - 2 * (A * parts.P).sum(0)
+    if parts.Q is not None:
+        per_class = per_class + (A * (parts.Q @ A)).sum(0)
     return (parts.w * per_class).sum()
 
 def _rv(Gamma: Tensor, A: Tensor, alpha: float) -> Tensor:
@@ -217,9 +222,8 @@ def _gradients(Z, Pi, Gamma, A, eps_sq, mu, parts=None) -> VariationalParams:
     g_rv_A = (coef.alpha / 2 * (Gamma * WG).sum(0))[:, None].expand_as(A)    # α/2 Γₗᵀ W Γₗ
     g_rcv_A = coef.gammas * coef.alphas / (2 * (1 + coef.alphas * A))         # γⱼαⱼ / (2(1 + αⱼAₗⱼ))
     Aw = A * parts.w                                                          # (q, k) columns Aⱼ/γⱼ
-    XG = (parts.X @ Gamma) * Aw.mT[:, None, :]                                # (k, s, q) XⱼΓ Diag(Aⱼ/γⱼ)
-    g = parts.X.flatten(0, 1).mT @ XG.flatten(0, 1)                           # Σⱼ (1/γⱼ) ZΠⱼZᵀΓDⱼ
-    h = Gamma @ ((Aw @ A.mT) * (Gamma.mT @ Gamma))                            # Σⱼ (1/γⱼ) ΓDⱼΓᵀΓDⱼ
+    g = parts.X.flatten(0, 1).mT @ (parts.XG * Aw.mT[:, None, :]).flatten(0, 1)   # Σⱼ (1/γⱼ) ZΠⱼZᵀΓDⱼ
+    h = Gamma @ ((Aw @ A.mT) * parts.GtG)                                     # Σⱼ (1/γⱼ) ΓDⱼΓᵀΓDⱼ
     g_f_G = -2 * mu / m * (g - h)                                             # eq. (10)
     g_f_A = mu / m * (parts.Q @ A - parts.P) * parts.w                        # eq. (11)
     return VariationalParams(g_rv_G - g_f_G, g_rv_A - g_rcv_A - g_f_A)
@@ -343,7 +347,7 @@ def _step(self: VariationalMCR2,
     with torch.no_grad():                                                            # lines 5–10
         self.params, terms, L = _prox_step(Zd, Pi, params, self.eps_sq, self.mu, self.nu_gamma, self.nu_A)
     Gamma, A = self.params
-    loss = self.mu / (2 * Z.shape[0]) * _penalty(_penalty_parts(Z, Pi, Gamma), A)    # lines 11–12
+    loss = self.mu / (2 * Z.shape[0]) * _penalty(_penalty_parts(Z, Pi, Gamma, with_Q=False), A)  # lines 11–12
     optimizer.zero_grad()
     loss.backward()
     optimizer.step()
@@ -500,7 +504,7 @@ def plot_gram(Z: Tensor,  # (m, d) features
         ax.set_title(title, fontsize=9)
     return fig
 
-# %% ../nbs/08_vmcr2.ipynb #c052
+# %% ../nbs/08_vmcr2.ipynb #c059
 class MNISTComparison(NamedTuple):
     "Settings of `compare_on_mnist`; `MNISTComparison.preset('book' | 'paper')` gives the two scales."
     n_train_per_class: int
