@@ -1,0 +1,120 @@
+"""Tests for redunet_book.invariance: shifts, equivariance of lifting + spectral ReduNet, cosine statistics, runners."""
+import gzip
+from pathlib import Path
+
+import pytest
+import torch
+
+from redunet_book.core import normalize
+from redunet_book.experiments import EXPERIMENTS
+from redunet_book.invariance import (EquivarianceConfig, RotationConfig, TABLE14_PAPER, TABLE15_PAPER, TranslationConfig,
+                                     all_shifts, canonical_shifts, cosine_histogram, cross_class_cosines, invariance_data,
+                                     invariant_network, run_equivariance, run_invariance, shifted_features, top_neighbours)
+
+
+def write_fake_mnist(folder: Path, per_class: int = 4, seed: int = 0) -> None:
+    "Synthetic t10k IDX files: each class a noisy copy of its own random template."
+    g = torch.Generator().manual_seed(seed)
+    templates = torch.rand(10, 28, 28, generator=g)
+    labels = torch.arange(10).repeat(per_class)
+    images = (templates[labels] * 200 + torch.rand(len(labels), 28, 28, generator=g) * 55).to(torch.uint8)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, arr in (("t10k-images-idx3-ubyte.gz", images), ("t10k-labels-idx1-ubyte.gz", labels.to(torch.uint8))):
+        head = bytes([0, 0, 8, arr.ndim]) + b"".join(int(s).to_bytes(4, "big") for s in arr.shape)
+        (folder / name).write_bytes(gzip.compress(head + arr.numpy().tobytes()))
+
+
+FAKE = dict(train_per_class=2, test_per_class=1, verify_checksums=False)
+TINY_ROT = dict(num_angles=16, num_radii=3, channels_grid=(4,), num_layers=2, stride=4, plain_layers=2, **FAKE)
+TINY_TR = dict(channels_grid=(4,), kernel_size=3, num_layers=1, stride=14, plain_layers=1, **FAKE)
+
+
+def test_presets_follow_the_paper():
+    p = RotationConfig.paper()
+    assert (p.train_per_class, p.num_angles, p.num_radii, p.kernel_size, p.num_layers, p.stride) == (10, 200, 15, 5, 40, 10)
+    assert p.channels_grid == tuple(TABLE14_PAPER["channels"]) and (p.eps_sq, p.eta, p.lam) == (0.1, 0.5, 500.0)
+    t = TranslationConfig.paper()
+    assert (t.kernel_size, t.num_layers, t.stride) == (9, 25, 7) and t.channels_grid == tuple(TABLE15_PAPER["channels"])
+    e = EquivarianceConfig.paper()
+    assert (e.train_per_class, e.channels, e.kernel_size, e.num_layers, e.shift) == (50, 16, 7, 30, 7)
+    assert {"rotation", "translation", "equivariance"} <= set(EXPERIMENTS)
+
+
+def test_all_shifts_are_literal_rolls():
+    x = torch.randn(3, 2, 10, dtype=torch.float64)
+    xs = all_shifts(x, 3)
+    assert xs.shape == (3, 4, 2, 10)
+    for s, t in enumerate(range(0, 10, 3)):
+        assert torch.equal(xs[:, s], torch.cat([x[..., -t:], x[..., :-t]], -1) if t else x)
+    im = torch.randn(2, 1, 6, 6)
+    assert torch.equal(all_shifts(im, 3)[:, 3], torch.roll(im, (3, 3), (-2, -1)))
+    with pytest.raises(ValueError, match="X must have shape"):
+        all_shifts(torch.zeros(2, 3), 1)
+    with pytest.raises(ValueError, match="stride"):
+        all_shifts(x, 0)
+
+
+def test_cosines_against_a_loop(gen):
+    A, B = torch.randn(5, 4, generator=gen, dtype=torch.float64), torch.randn(3, 4, generator=gen, dtype=torch.float64)
+    ya, yb = torch.tensor([0, 1, 1, 2, 0]), torch.tensor([1, 0, 2])
+    want = [abs(float(a @ b / a.norm() / b.norm())) for i, a in enumerate(A) for j, b in enumerate(B) if ya[i] != yb[j]]
+    got = cross_class_cosines(A, ya, B, yb)
+    torch.testing.assert_close(got, torch.tensor(want, dtype=torch.float64))
+    h = cosine_histogram(got, 7)
+    assert len(h) == 7 and sum(h) == got.numel()
+
+
+def test_network_is_shift_equivariant(tmp_path):
+    write_fake_mnist(tmp_path)
+    for cfg in (RotationConfig(data_root=str(tmp_path), dtype="float64", **TINY_ROT),
+                TranslationConfig(data_root=str(tmp_path), dtype="float64", **TINY_TR)):
+        d = invariance_data(cfg, "cpu")
+        lift, net = invariant_network(d, cfg.channels_grid[0], cfg)
+        Xs, Zs = shifted_features(lift, net, d["X_test"], cfg.stride)
+        dims = tuple(range(-d["dims"], 0))
+        shifts = [(t,) for t in range(0, d["X_test"].shape[-1], cfg.stride)] if d["dims"] == 1 else \
+                 [(a, b) for a in range(0, 28, cfg.stride) for b in range(0, 28, cfg.stride)]
+        for s, sh in enumerate(shifts):
+            torch.testing.assert_close(Zs[:, s], torch.roll(Zs[:, 0], sh, dims), rtol=1e-7, atol=1e-8)
+
+
+def test_run_invariance_is_complete_and_deterministic(tmp_path):
+    write_fake_mnist(tmp_path)
+    cfg = RotationConfig(data_root=str(tmp_path), **TINY_ROT)
+    a, b = run_invariance(cfg, "cpu"), run_invariance(cfg, "cpu")
+    row = a["rows"][0]
+    assert row["train_acc"] == 1.0 and row["shifts"] == 4 and row["layers"] == 2
+    assert sum(row["cos_features_hist"]) == row["cos_pairs"]
+    for k in ("test_acc", "invariance_train_acc", "invariance_test_acc", "augmented_test_acc"):
+        assert 0 <= row[k] <= 1 and row[k] == b["rows"][0][k]
+    assert len(row["delta_r_train"]) == 3 and row["delta_r_train"][-1] > row["delta_r_train"][0]
+    assert {"raw_test_acc", "test_acc", "invariance_test_acc"} <= set(a["plain"])
+    assert "tensors" not in row and "labels" not in a                 # JSON-ready
+
+
+def test_translation_runner(tmp_path):
+    write_fake_mnist(tmp_path)
+    out = run_invariance(TranslationConfig(data_root=str(tmp_path), **TINY_TR), "cpu", keep=True)
+    assert out["rows"][0]["shifts"] == 4 and out["rows"][0]["tensors"]["Zs_train"].shape[:2] == (20, 4)
+
+
+def test_neighbours_and_canonical_shifts(gen):
+    Q, Z = torch.randn(4, 6, generator=gen), torch.randn(9, 6, generator=gen)
+    want = (normalize(Q) @ normalize(Z).T).abs().argsort(1, descending=True)[:, :3]
+    assert torch.equal(top_neighbours(Q, Z, 3), want)
+    x = torch.randn(2, 1, 8, 8, generator=gen)
+    xs, sh = canonical_shifts(x, 2)
+    assert len(sh) == 9 and all(torch.equal(xs[:, i], torch.roll(x, s, (-2, -1))) for i, s in enumerate(sh))
+
+
+def test_equivariance_runner(tmp_path):
+    write_fake_mnist(tmp_path)
+    out = run_equivariance(EquivarianceConfig(channels=4, kernel_size=3, num_layers=1, data_root=str(tmp_path), **FAKE), "cpu")
+    assert out["n_queries"] == 90 and out["chance_same_shift"] == pytest.approx(1 / 9)
+    assert out["same_shift_top1"] > out["chance_same_shift"]
+
+
+def test_invariance_on_device(tmp_path, device):
+    write_fake_mnist(tmp_path)
+    out = run_invariance(RotationConfig(data_root=str(tmp_path), **TINY_ROT), device)
+    assert out["rows"][0]["train_acc"] == 1.0
