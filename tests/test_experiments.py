@@ -188,3 +188,20 @@ def test_committed_paper_record_is_complete():
     assert len(rec["results"]["grid"]) == 9 and rec["results"]["n_train"] == 5000
     for key in ("command", "commit", "device", "torch", "date"):
         assert rec[key]
+
+
+def test_reproduce_registers_the_invariance_and_finetune_experiments():
+    assert {"table18", "rotation", "translation", "equivariance", "table2"} <= set(EXPERIMENTS)
+
+
+def test_cli_runs_an_invariance_experiment(tmp_path, monkeypatch):
+    monkeypatch.setenv("REDUNET_DATA", str(tmp_path / "mnist"))         # main(--data) sets it; monkeypatch restores it
+    write_fake_mnist(tmp_path / "mnist", per_class=3)
+    path = main(["rotation", "--out", str(tmp_path / "r"), "--device", "cpu", "--data", str(tmp_path / "mnist"),
+                 "--set", "train_per_class=2", "--set", "test_per_class=1", "--set", "num_angles=16",
+                 "--set", "num_radii=3", "--set", "channels_grid=4", "--set", "num_layers=1", "--set", "plain_layers=1",
+                 "--set", "verify_checksums=false"])
+    record = json.loads(path.read_text())
+    assert path.name == "rotation-book-custom.json" and record["config"]["channels_grid"] == [4]
+    row = record["results"]["rows"][0]
+    assert row["train_acc"] == 1.0 and sum(row["cos_features_hist"]) == row["cos_pairs"]
