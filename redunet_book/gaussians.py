@@ -184,31 +184,27 @@ def plot_sphere_features(Z: Tensor,  # (m, n) features, n = 2 or 3
         ax.set_title(title)
     return fig
 
-def _axes_for(fig, n: int, rows: int, cols: int, index: int):
-    "A subplot of `fig`, 3-D when n = 3."
-    return fig.add_subplot(rows, cols, index, projection="3d" if n == 3 else None)
-
 def plot_gaussian_run(run: GaussianRun, layer: Optional[int] = None) -> Figure:
-    "Fig. 15/28 for one run: X, Z (train, and test at `layer`), |cos| heatmaps, and ΔR curves with the layer marked."
+    "Fig. 15/28 for one run: X, Z (train) and the test features at `layer`; their |cos| heatmaps; the rate curves."
     L = run.test_path.shape[0] - 1
     layer = L if layer is None else int(layer)
     if not 0 <= layer <= L:
         raise ValueError(f"layer must be in [0, {L}], got {layer}")
     n = run.X_train.shape[1]
-    fig = plt.figure(figsize=(13, 6.4), layout="constrained")
-    plot_sphere_features(run.X_train, run.y_train, _axes_for(fig, n, 2, 4, 1), "X (training inputs)")
-    plot_sphere_features(run.Z_train, run.y_train, _axes_for(fig, n, 2, 4, 2), f"Z (training features, ℓ = {L})")
-    plot_sphere_features(run.test_path[layer], run.y_test, _axes_for(fig, n, 2, 4, 3), f"test features, ℓ = {layer}")
-    ax = fig.add_subplot(2, 4, 4)
-    ax.plot(run.net.history[:, 2].cpu(), label="ΔR train")
-    ax.plot(run.test_history[:, 2].cpu(), label="ΔR test")
-    ax.plot(run.net.history[:, 0].cpu(), ":", label="R train"); ax.plot(run.net.history[:, 1].cpu(), ":", label="Rc train")
+    fig = plt.figure(figsize=(10, 10.5), layout="constrained")
+    grid = fig.add_gridspec(3, 3, height_ratios=(1, 1, 0.8))
+    panels = ((run.X_train, run.y_train, "X (training inputs)"), (run.Z_train, run.y_train, f"Z (training features, ℓ = {L})"),
+              (run.test_path[layer], run.y_test, f"test features, ℓ = {layer}"))
+    for col, (Z, y, title) in enumerate(panels):
+        plot_sphere_features(Z, y, fig.add_subplot(grid[0, col], projection="3d" if n == 3 else None), title)
+        plot_cosine_heatmap(Z, y, fig.add_subplot(grid[1, col]), "|cos|, " + title.split(" (")[0])
+    ax = fig.add_subplot(grid[2, :])
+    ax.plot(run.net.history[:, 2].cpu(), label="ΔR, train")
+    ax.plot(run.test_history[:, 2].cpu(), "--", label="ΔR, test")
+    ax.plot(run.net.history[:, 0].cpu(), ":", label="R, train"); ax.plot(run.net.history[:, 1].cpu(), ":", label="Rc, train")
     ax.axvline(layer, color="0.5", lw=0.8)
-    ax.set(xlabel="layer ℓ", ylabel="nats", title="rates over the layers"); ax.legend(fontsize=7)
-    plot_cosine_heatmap(run.X_train, run.y_train, fig.add_subplot(2, 4, 5), "|cos|, X (train)")
-    plot_cosine_heatmap(run.Z_train, run.y_train, fig.add_subplot(2, 4, 6), "|cos|, Z (train)")
-    plot_cosine_heatmap(run.X_test, run.y_test, fig.add_subplot(2, 4, 7), "|cos|, X (test)")
-    plot_cosine_heatmap(run.test_path[layer], run.y_test, fig.add_subplot(2, 4, 8), f"|cos|, test at ℓ = {layer}")
+    ax.set(xlabel="layer ℓ", ylabel="nats", title="rates over the layers (test rates measured with the true labels)")
+    ax.legend(fontsize=8, ncols=4)
     return fig
 
 # %% ../nbs/09_gaussians.ipynb #c042

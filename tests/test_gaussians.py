@@ -79,7 +79,7 @@ def test_run_small_and_deterministic():
 def test_plots_and_layer_range():
     run = run_gaussian_mixture(GaussianConfig("s2_three", num_per_class=10, num_layers=3))
     fig = plot_gaussian_run(run, 1)
-    assert len(fig.axes) >= 8
+    assert len(fig.axes) >= 7
     with pytest.raises(ValueError, match="layer"):
         plot_gaussian_run(run, 4)
     with pytest.raises(ValueError, match="2 or 3"):
