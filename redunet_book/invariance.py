@@ -71,7 +71,7 @@ class RotationConfig(InvarianceConfig):
 class TranslationConfig(InvarianceConfig):
     "Translation invariance (Fig. 16 e–h, Table 15): 28×28 images on the torus, 2D lifting, 2D spectral ReduNet."
     kernel_size: int = 9  # 9×9 random kernels
-    channels_grid: tuple = (5, 10)  # (paper: 5, 15, 35, 55, 75)
+    channels_grid: tuple = (4, 8)  # (paper: 5, 15, 35, 55, 75)
     num_layers: int = 4  # L (paper: 25)
     stride: int = 14  # translations by multiples of 14 pixels: 4 shifts (paper: 7, 16 shifts)
     plain_layers: int = 4
@@ -255,8 +255,8 @@ def plot_neighbours(result: dict,  # `run_equivariance(..., keep=True)`
 @dataclass
 class EquivarianceConfig(ExperimentConfig):
     "Appendix E.6 (Fig. 30): the nearest training features of a translated test image carry the same translation."
-    train_per_class: int = 10  # images per class that construct the network (paper: 50)
-    test_per_class: int = 2  # test images per class used as queries
+    train_per_class: int = 6  # images per class that construct the network (paper: 50)
+    test_per_class: int = 1  # test images per class used as queries (paper: the figure shows two)
     channels: int = 8  # lifted channels (paper: 16)
     kernel_size: int = 7  # 7×7 random kernels
     num_layers: int = 4  # L (paper: 30)
