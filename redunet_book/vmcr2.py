@@ -525,7 +525,7 @@ class MNISTComparison(NamedTuple):
     @classmethod
     def preset(cls, scale: Optional[str] = None) -> "MNISTComparison":
         "The book-scale (CPU, seconds) or paper-scale (Table 2 protocol as far as the data allows) settings."
-        return by_scale(book=cls(20, 50, 128, 20, 12, None, "adam", 1e-3, 1e-3, 4, in_size=16),
+        return by_scale(book=cls(20, 50, 128, 20, 8, None, "adam", 1e-3, 1e-3, 4, in_size=16),
                         paper=cls(500, 380, 128, 20, 1000, 1000, "sgd", 1e-3, 1e-2, 250), scale=scale)
 
 def mnist_tensors(cfg: MNISTComparison, root=None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
