@@ -354,3 +354,19 @@ def test_bibliography_keys_are_cited():
         cited |= {k.strip() for k in group.split(",")}
     assert set(keys) <= cited, set(keys) - cited
     assert cited <= set(keys), cited - set(keys)
+
+
+def test_errata_page_covers_every_paper_vs_numbers_box():
+    """Each chapter with a *Paper vs numbers* box is linked from book/errata.md (by page or label)."""
+    errata = (ROOT / "book" / "errata.md").read_text(encoding="utf8")
+    missing = []
+    for path in sorted((ROOT / "nbs").glob("[0-9]*.ipynb")):   # the chapters (not index)
+        nb = nbformat.read(path, as_version=4)
+        md = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+        if not re.search(r"^(:::+|```)\{(warning|admonition)\}\s*Paper vs numbers", md, re.M):
+            continue
+        labels = set(re.findall(r"^\(([\w-]+)\)=", md, re.M))
+        linked = f"/nbs/{path.stem}`" in errata or any(f"<{lab}>`" in errata for lab in labels)
+        if not linked:
+            missing.append(path.name)
+    assert not missing, f"chapters with a 'Paper vs numbers' box that book/errata.md does not link: {missing}"
