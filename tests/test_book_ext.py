@@ -370,3 +370,17 @@ def test_errata_page_covers_every_paper_vs_numbers_box():
         if not linked:
             missing.append(path.name)
     assert not missing, f"chapters with a 'Paper vs numbers' box that book/errata.md does not link: {missing}"
+
+
+def test_book_pages_refer_to_existing_labels_and_pages():
+    """Every {ref} / {doc} of the book/ pages names a label or a page that exists (caught before a build)."""
+    labels = set()
+    for path in [*(ROOT / "nbs").glob("*.ipynb"), *(ROOT / "book").glob("*.md"), *(ROOT / "book").glob("*.ipynb")]:
+        labels |= set(re.findall(r"^\(([\w-]+)\)=", path.read_text(encoding="utf8").replace("\\n", "\n").replace('"', "\n"), re.M))
+    for page in sorted((ROOT / "book").glob("*.md")):
+        text = page.read_text(encoding="utf8")
+        for target in re.findall(r"\{ref\}`(?:[^`<]*<)?([\w-]+)>?`", text):
+            assert target in labels, f"{page.name}: no label ({target})="
+        for target in re.findall(r"\{doc\}`(?:[^`<]*<)?([^`>]+)>?`", text):
+            path = (ROOT / target.lstrip("/")) if target.startswith("/") else (page.parent / target)
+            assert path.with_suffix(".md").exists() or path.with_suffix(".ipynb").exists(), f"{page.name}: no page {target}"
