@@ -85,7 +85,8 @@ def test_run_invariance_is_complete_and_deterministic(tmp_path):
     row = a["rows"][0]
     assert row["train_acc"] == 1.0 and row["shifts"] == 4 and row["layers"] == 2
     assert sum(row["cos_features_hist"]) == row["cos_pairs"]
-    for k in ("test_acc", "invariance_train_acc", "invariance_test_acc", "augmented_test_acc"):
+    assert row["best_shift_train_acc"] == 1.0
+    for k in ("test_acc", "invariance_train_acc", "invariance_test_acc", "augmented_test_acc", "best_shift_test_acc"):
         assert 0 <= row[k] <= 1 and row[k] == b["rows"][0][k]
     assert len(row["delta_r_train"]) == 3 and row["delta_r_train"][-1] > row["delta_r_train"][0]
     assert {"raw_test_acc", "test_acc", "invariance_test_acc"} <= set(a["plain"])
@@ -118,3 +119,12 @@ def test_invariance_on_device(tmp_path, device):
     write_fake_mnist(tmp_path)
     out = run_invariance(RotationConfig(data_root=str(tmp_path), **TINY_ROT), device)
     assert out["rows"][0]["train_acc"] == 1.0
+
+
+def test_best_shift_rule_is_invariant(gen):
+    from redunet_book.invariance import best_shift_accuracy
+    Z = torch.randn(6, 2, 8, generator=gen, dtype=torch.float64)
+    y = torch.tensor([0, 0, 1, 1, 2, 2])
+    Zs = all_shifts(Z, 1)                                                # (6, 8, 2, 8)
+    rolled = torch.roll(Zs, 3, dims=1)                                   # the same groups, listed from another shift
+    assert best_shift_accuracy(Z, y, Zs, y, 2) == best_shift_accuracy(Z, y, rolled, y, 2) == 1.0
