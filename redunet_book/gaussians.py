@@ -207,7 +207,7 @@ def plot_gaussian_run(run: GaussianRun, layer: Optional[int] = None) -> Figure:
     ax.legend(fontsize=8, ncols=4)
     return fig
 
-# %% ../nbs/09_gaussians.ipynb #c042
+# %% ../nbs/09_gaussians.ipynb #c043
 def explore_gaussians(mixture: str = "s2_three", eta: float = 0.5, lam: float = 500.0, eps_sq: float = 0.1,
                       num_per_class: int = 100, num_layers: int = 150, seed: int = 0) -> Figure:
     "Construct a small network for one mixture and draw it (the body of the rebuild widget)."

@@ -70,10 +70,9 @@ CAPTION_START = r"^\s*(Figures?|Fig\.)(\s|:|$)"
 FIGURE_CAPTION_KNOWN: dict[str, str] = {
     page: "figures described before the cell, no 'Figure' caption after it (rule introduced later)"
     for page in (
-        "nbs/00b_viz.html", "nbs/01_coding_rate.html", "nbs/02_theorem_checks.html",
+        "nbs/01_coding_rate.html", "nbs/02_theorem_checks.html",
         "nbs/02a_compression_clustering.html", "nbs/03_gradient_operators.html",
-        "nbs/04_vector_redunet.html", "nbs/06_spectral_1d.html", "nbs/08_vmcr2.html",
-        "nbs/09_gaussians.html",
+        "nbs/06_spectral_1d.html", "nbs/08_vmcr2.html",
     )
 }
 
