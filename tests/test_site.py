@@ -67,14 +67,7 @@ CAPTION_START = r"^\s*(Figures?|Fig\.)(\s|:|$)"
 # is an expected failure (reported by `pytest -ra` as XFAIL, and as XPASS once fixed - then remove
 # the entry). New pages get no entry: the rule holds for them. The chapters describe their figures
 # in the paragraph *before* the cell; the fix is a one-line "Figure: ..." paragraph after it.
-FIGURE_CAPTION_KNOWN: dict[str, str] = {
-    page: "figures described before the cell, no 'Figure' caption after it (rule introduced later)"
-    for page in (
-        "nbs/01_coding_rate.html", "nbs/02_theorem_checks.html",
-        "nbs/02a_compression_clustering.html", "nbs/03_gradient_operators.html",
-        "nbs/06_spectral_1d.html", "nbs/08_vmcr2.html",
-    )
-}
+FIGURE_CAPTION_KNOWN: dict[str, str] = {}   # page -> reason; empty: every page follows the rule
 
 # Search: the query typed into the search page, and the least number of result pages expected.
 SEARCH_QUERY = "rate reduction"
