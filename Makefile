@@ -28,6 +28,13 @@ PYTEST_ARGS ?=
 
 BOOK_BUILD := $(VENV)/bin/jupyter-book build --all -W --keep-going .
 
+# The MNIST test split (read by chapters 08, 10, 10b, 10c, 11) comes from $REDUNET_DATA. Unless it is
+# set, use the shared data folder beside the repository, or the project machines' /work/shared.
+MNIST_DIR ?= $(firstword $(wildcard $(CURDIR)/../shared/data/mnist /work/shared/data/mnist))
+ifneq ($(MNIST_DIR),)
+export REDUNET_DATA ?= $(MNIST_DIR)
+endif
+
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: help install assets chromium book test serve clean distclean
@@ -62,6 +69,10 @@ chromium: ## make sure Debian's chromium is there for the browser test (apt-get,
 	fi
 
 book: install assets ## build the book into _build/html (executes every notebook; warnings are errors)
+	@if [ -z "$${REDUNET_DATA:-}" ]; then \
+	  echo "WARNING: no MNIST folder found (../shared/data/mnist): set REDUNET_DATA to the folder holding"; \
+	  echo "         t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz, or the MNIST chapters will fail"; \
+	else echo "MNIST: REDUNET_DATA=$${REDUNET_DATA}"; fi
 	$(BOOK_BUILD)
 
 test: chromium book ## the full test suite: build the book with -W (runs every notebook), then pytest over tests/
