@@ -1,4 +1,5 @@
 """Tests for the MNIST reader, the balanced split and the image transforms of redunet_book.data."""
+import os
 import gzip
 import math
 from pathlib import Path
@@ -10,7 +11,8 @@ from redunet_book import data
 from redunet_book.data import (MNIST_SHA256, balanced_split, cyclic_translations, load_mnist, mnist_folders,
                                parse_idx, polar_grid, polar_resample, rotate_images, sha256_file)
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
+# The shared MNIST test split: $REDUNET_DATA (the Makefile sets it) or ../shared/data/mnist beside the repository.
+SHARED = Path(os.environ.get("REDUNET_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist")
 
 
 def idx_bytes(array: torch.Tensor, code: int = 0x08) -> bytes:
