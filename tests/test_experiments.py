@@ -1,5 +1,4 @@
 """Tests for redunet_book.experiments (configs, registry, Table 18 runner) and redunet_book.reproduce (the CLI)."""
-import gzip
 import json
 import os
 import subprocess
@@ -13,21 +12,10 @@ import torch
 from redunet_book import experiments as ex
 from redunet_book.experiments import (EXPERIMENTS, ExperimentConfig, Table18Config, TABLE18_PAPER, get_experiment,
                                       register_experiment, run_experiment)
+from conftest import write_fake_mnist
 from redunet_book.reproduce import git_revision, main, parse_override, result_path
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def write_fake_mnist(folder: Path, per_class: int = 6, seed: int = 0) -> None:
-    "Synthetic t10k IDX files: each class a noisy copy of its own random template (so that it is learnable)."
-    g = torch.Generator().manual_seed(seed)
-    templates = torch.rand(10, 28, 28, generator=g)
-    labels = torch.arange(10).repeat(per_class)
-    images = (templates[labels] * 200 + torch.rand(len(labels), 28, 28, generator=g) * 55).to(torch.uint8)
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, arr in (("t10k-images-idx3-ubyte.gz", images), ("t10k-labels-idx1-ubyte.gz", labels.to(torch.uint8))):
-        head = bytes([0, 0, 8, arr.ndim]) + b"".join(int(s).to_bytes(4, "big") for s in arr.shape)
-        (folder / name).write_bytes(gzip.compress(head + arr.numpy().tobytes()))
 
 
 TINY = dict(train_per_class=3, test_per_class=3, num_layers=2, eps_sq_grid=(0.5,), eta_grid=(0.5,),
@@ -83,7 +71,7 @@ def test_table18_paper_numbers_are_the_papers():
 
 
 def test_table18_run_on_synthetic_files(tmp_path):
-    write_fake_mnist(tmp_path)
+    write_fake_mnist(tmp_path, per_class=6)
     rec = run_experiment("table18", "book", "cpu", data_root=str(tmp_path), **TINY)
     r = rec["results"]
     assert r["n_train"] == 30 and r["n_test"] == 30 and len(r["grid"]) == 1
@@ -98,13 +86,13 @@ def test_table18_run_on_synthetic_files(tmp_path):
 
 
 def test_table18_zero_layers_is_the_raw_baseline(tmp_path):
-    write_fake_mnist(tmp_path)
+    write_fake_mnist(tmp_path, per_class=6)
     r = run_experiment("table18", "book", "cpu", data_root=str(tmp_path), **{**TINY, "num_layers": 0})["results"]
     assert r["grid"][0]["test_acc"] == r["raw_nearest_subspace"]["test_acc"]
 
 
 def test_table18_on_cuda(tmp_path, device):
-    write_fake_mnist(tmp_path)
+    write_fake_mnist(tmp_path, per_class=6)
     r = run_experiment("table18", "book", device, data_root=str(tmp_path), **TINY)["results"]
     assert r["grid"][0]["layers"] == 2
 
@@ -146,7 +134,7 @@ def test_main_in_process_list(capsys):
 
 def test_cli_subprocess_writes_the_record(tmp_path):
     data, out = tmp_path / "data", tmp_path / "out"
-    write_fake_mnist(data / "mnist")                              # a data folder holding mnist/
+    write_fake_mnist(data / "mnist", per_class=6)                              # a data folder holding mnist/
     sets = [f"--set={k}={','.join(map(str, v)) if isinstance(v, tuple) else v}" for k, v in TINY.items()]
     env = {**os.environ, "PYTHONPATH": str(REPO), "REDUNET_BOOK_SCALE": "book"}
     env.pop("REDUNET_COMMIT", None)

@@ -9,7 +9,7 @@ from redunet_book.finetune import (ReduNetBP, TABLE2_PAPER, Table2Config, learna
 from redunet_book.lifting import Lifting2d
 from redunet_book.spectral import SpectralReduNet
 
-from test_invariance import write_fake_mnist
+from conftest import write_fake_mnist
 
 
 def tiny(dtype=torch.float64, device="cpu", form="dense"):

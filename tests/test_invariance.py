@@ -1,5 +1,4 @@
 """Tests for redunet_book.invariance: shifts, equivariance of lifting + spectral ReduNet, cosine statistics, runners."""
-import gzip
 from pathlib import Path
 
 import pytest
@@ -7,21 +6,10 @@ import torch
 
 from redunet_book.core import normalize
 from redunet_book.experiments import EXPERIMENTS
+from conftest import write_fake_mnist
 from redunet_book.invariance import (EquivarianceConfig, RotationConfig, TABLE14_PAPER, TABLE15_PAPER, TranslationConfig,
                                      all_shifts, canonical_shifts, cosine_histogram, cross_class_cosines, invariance_data,
                                      invariant_network, run_equivariance, run_invariance, shifted_features, top_neighbours)
-
-
-def write_fake_mnist(folder: Path, per_class: int = 4, seed: int = 0) -> None:
-    "Synthetic t10k IDX files: each class a noisy copy of its own random template."
-    g = torch.Generator().manual_seed(seed)
-    templates = torch.rand(10, 28, 28, generator=g)
-    labels = torch.arange(10).repeat(per_class)
-    images = (templates[labels] * 200 + torch.rand(len(labels), 28, 28, generator=g) * 55).to(torch.uint8)
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, arr in (("t10k-images-idx3-ubyte.gz", images), ("t10k-labels-idx1-ubyte.gz", labels.to(torch.uint8))):
-        head = bytes([0, 0, 8, arr.ndim]) + b"".join(int(s).to_bytes(4, "big") for s in arr.shape)
-        (folder / name).write_bytes(gzip.compress(head + arr.numpy().tobytes()))
 
 
 FAKE = dict(train_per_class=2, test_per_class=1, verify_checksums=False)
