@@ -29,7 +29,7 @@ from _bench import load_average, machine, problem, race, write_record
 
 from redunet_book.core import membership_matrix
 from redunet_book.rate import rate_reduction
-from redunet_book.vmcr2 import _latch, _penalty, _penalty_parts, _prox_step
+from redunet_book.vmcr2 import _latch, _penalty_z, _prox_step, _support
 
 SIZES = [(128, 1000, 10), (500, 2000, 100), (500, 2000, 200)]
 
@@ -62,7 +62,7 @@ def vmcr2_iteration(Z, Pi, params, eps_sq: float, mu: float = 1.0, nu: float = 5
     with torch.no_grad():
         new, terms, _ = _prox_step(Z, Pi, params, eps_sq, mu, nu, nu)
     Zg = Z.detach().clone().requires_grad_()
-    loss = mu / (2 * Z.shape[0]) * _penalty(_penalty_parts(Zg, Pi, new.Gamma, with_Q=False), new.A)
+    loss = mu / (2 * Z.shape[0]) * _penalty_z(Zg, Pi, new.Gamma, new.A, _support(new.A))
     loss.backward()
     return terms.objective, Zg.grad
 

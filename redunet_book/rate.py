@@ -61,16 +61,19 @@ def class_slots(Pi: Tensor) -> tuple[Tensor, Tensor, Tensor, int]:
     "Where each (class j, sample i) with πᵢⱼ > 0 goes in a padded per-class batch: `(j, i, pos)` index vectors and the width s."
     support = Pi.mT > 0                                          # (k, m)
     j, i = support.nonzero(as_tuple=True)                        # sorted by class, then sample
-    pos = support.cumsum(1)[j, i] - 1                            # slot of sample i within class j
-    s = int(support.sum(1).max()) if support.numel() else 0
+    counts = support.sum(1)                                      # (k,) class supports
+    pos = torch.arange(len(j), device=Pi.device) - (counts.cumsum(0) - counts)[j]   # slot of sample i within class j
+    s = int(counts.max()) if counts.numel() else 0
     return j, i, pos, s
 
 def class_samples(Z: Tensor, Pi: Tensor) -> Tensor:
     "Zero-padded batch `(k, s, n)` of the rows √πᵢⱼ·zᵢ with πᵢⱼ > 0 of each class j (s = largest class support)."
     j, i, pos, s = class_slots(Pi)
-    X = Z.new_zeros(Pi.shape[1], s, Z.shape[1])
-    X[j, pos] = Pi[i, j].sqrt()[:, None] * Z[i]
-    return X
+    k, n = Pi.shape[1], Z.shape[1]
+    weights, rows = Pi[i, j], Z.index_select(0, i)              # row gathers: cheap forward and backward
+    if not bool((weights == 1).all()):                          # hard labels need no scaling
+        rows = weights.sqrt()[:, None] * rows
+    return Z.new_zeros(k * s, n).index_copy(0, j * s + pos, rows).view(k, s, n)
 
 class RateCoefficients(NamedTuple):
     "The scalars of eq. (12): α = n/(mε²), and per class αⱼ = n/(tr(Πʲ)ε²) (0 if empty) and γⱼ = tr(Πʲ)/m."

@@ -20,10 +20,11 @@ from .data import balanced_split, load_mnist
 from .rate import _coefficients, _prepare, class_samples, logdet_spd, rate_terms
 
 # %% auto #0
-__all__ = ['METHODS', 'psd_factor', 'variational_value', 'random_factor', 'VariationalParams', 'VariationalTerms', 'PenaltyParts',
-           'vmcr2_terms', 'literal_vmcr2_terms', 'latch', 'vmcr2_gradients', 'Lipschitz', 'lipschitz_bounds',
-           'proximal_step', 'VariationalMCR2', 'Normalize', 'mnist_featurizer', 'Training', 'train_featurizer',
-           'features_of', 'evaluate_featurizer', 'plot_gram', 'MNISTComparison', 'mnist_tensors', 'compare_on_mnist']
+__all__ = ['SPARSE_MAX_FRACTION', 'METHODS', 'psd_factor', 'variational_value', 'random_factor', 'VariationalParams',
+           'VariationalTerms', 'Support', 'PenaltyParts', 'vmcr2_terms', 'literal_vmcr2_terms', 'latch',
+           'vmcr2_gradients', 'Lipschitz', 'lipschitz_bounds', 'proximal_step', 'VariationalMCR2', 'Normalize',
+           'mnist_featurizer', 'Training', 'train_featurizer', 'features_of', 'evaluate_featurizer', 'plot_gram',
+           'MNISTComparison', 'mnist_tensors', 'compare_on_mnist']
 
 # %% ../nbs/08_vmcr2.ipynb #c005
 def _check_square(M, name: str = "M") -> Tensor:
@@ -98,49 +99,125 @@ def _class_weights(Pi: Tensor) -> Tensor:
     return torch.where(tr > 0, Pi.shape[0] / tr.clamp_min(torch.finfo(Pi.dtype).tiny), torch.zeros_like(tr))
 
 # %% ../nbs/08_vmcr2.ipynb #c016
+class Support(NamedTuple):
+    "The atoms each class uses (Aₗⱼ > 0), padded to the largest count n."
+    idx: Tensor  # (k, n) atom indices l, the used ones first (padding: 0)
+    mask: Tensor  # (k, n) True where Aₗⱼ > 0
+    blocks: bool  # idx is arange(q).view(k, n): class j uses atoms jn … jn+n−1, as latching leaves them
+
+SPARSE_MAX_FRACTION = 0.25  # the support path is taken when no class uses more than this fraction of the q atoms
+
+def _support(A: Tensor,  # (q, k) spectra A ≥ 0
+             max_fraction: float = SPARSE_MAX_FRACTION,  # None is returned above this fraction of used atoms per class
+            ) -> Optional[Support]:
+    "The column supports of A, or None when some class uses more than `max_fraction` of the atoms (dense is cheaper)."
+    used = (A > 0).mT                                                         # (k, q)
+    counts = used.sum(1)
+    n = max(int(counts.max()), 1)
+    if n > max_fraction * A.shape[0]:
+        return None
+    q = torch.arange(A.shape[0], device=A.device, dtype=torch.float32)
+    idx = torch.topk(torch.where(used, q, q + A.shape[0]), n, dim=1, largest=False).indices  # used atoms first
+    mask = torch.arange(n, device=A.device) < counts[:, None]
+    blocks = idx.numel() == A.shape[0] and bool(mask.all()) and torch.equal(idx.flatten(), q.to(idx.dtype))
+    return Support(idx, mask, blocks)
+
+def _support_block(T: Tensor, sup: Support) -> Tensor:
+    "Tₗₗ' for l, l' on each class's support, `(k, n, n)`, from T `(q, q)` (a view of the diagonal blocks when `sup.blocks`)."
+    k, n = sup.idx.shape
+    if sup.blocks:
+        return T.view(k, n, k, n).diagonal(dim1=0, dim2=2).permute(2, 0, 1)
+    return T[sup.idx[:, :, None], sup.idx[:, None, :]]
+
+def _support_atoms(Gamma: Tensor, sup: Support) -> Tensor:
+    "The atoms Γₗᵀ on each class's support, `(k, n, d)` (a view when `sup.blocks`)."
+    return Gamma.mT.reshape(*sup.idx.shape, -1) if sup.blocks else Gamma.mT[sup.idx]
+
+def _on_support(A: Tensor, sup: Support) -> Tensor:
+    "The entries Aₗⱼ on each class's support, `(k, n)`, 0 on the padding."
+    return A.mT.gather(1, sup.idx) * sup.mask
+
 class PenaltyParts(NamedTuple):
-    "The A-independent pieces of eq. (9) (Q = (ΓᵀΓ)^{⊙2} only when asked), with the products they share with eqs. (10)–(11)."
+    "The A-independent pieces of eq. (9) and the products they share with eqs. (10)–(11); with a support, only the atoms it uses."
     cov_sq: Tensor  # (k,) ‖ZΠⱼZᵀ‖²_F
     P: Tensor  # (q, k) pₗⱼ = Σᵢ πᵢⱼ (Γₗᵀzᵢ)²
-    Q: Optional[Tensor]  # (q, q) (ΓᵀΓ)^{⊙2}, or None
     w: Tensor  # (k,) weights 1/γⱼ (0 for an empty class)
     X: Tensor  # (k, s, d) class rows √πᵢⱼ zᵢ
-    XG: Tensor  # (k, s, q) XⱼΓ
-    GtG: Optional[Tensor]  # (q, q) ΓᵀΓ, or None
+    XG: Tensor  # (k, s, q) XⱼΓ, or (k, s, n) XⱼΓₗ on the support
+    GtG: Optional[Tensor]  # (q, q) ΓᵀΓ, or (k, n, n) ΓₗᵀΓₗ' on the support; None without Q
+    Q: Optional[Tensor]  # (q, q) Q = (ΓᵀΓ)^{⊙2}, or (k, n, q) its rows Qₗ on the support; None without Q
+    Q_norm: Optional[Tensor]  # () ‖Q‖_F, or None without Q
+    sup: Optional[Support]  # the support these parts were restricted to, or None
 
-def _penalty_parts(Z: Tensor, Pi: Tensor, Gamma: Tensor, with_Q: bool = True) -> PenaltyParts:
-    "The pieces of M in the expanded form (9), without forming the k matrices ZΠⱼZᵀ."
-    X = class_samples(Z, Pi)                                      # (k, s, d), rows √πᵢⱼ zᵢ
+def _class_gram_sq(X: Tensor) -> Tensor:
+    "‖XⱼᵀXⱼ‖²_F = ‖ZΠⱼZᵀ‖²_F for class rows X `(k, s, d)`, from the smaller of XⱼXⱼᵀ and XⱼᵀXⱼ; `(k,)`."
     s, d = X.shape[-2:]
     G = X @ X.mT if s < d else X.mT @ X                          # same Frobenius norm, smaller side
-    cov_sq = G.square().sum((-2, -1))                            # (k,) ‖ZΠⱼZᵀ‖²_F
-    XG = X @ Gamma                                               # (k, s, q)
-    P = XG.square().sum(1).mT                                    # (q, k) Σᵢ πᵢⱼ (Γₗᵀzᵢ)²
-    GtG = Gamma.mT @ Gamma if with_Q else None
-    return PenaltyParts(cov_sq, P, GtG.square() if with_Q else None, _class_weights(Pi), X, XG, GtG)
+    return G.square().sum((-2, -1))
 
-def _penalty(parts: PenaltyParts, A: Tensor) -> Tensor:
+def _penalty_parts(Z: Tensor, Pi: Tensor, Gamma: Tensor, with_Q: bool = True, sup: Optional[Support] = None) -> PenaltyParts:
+    "The pieces of M in the expanded form (9), without forming the k matrices ZΠⱼZᵀ (with `sup`, for detached inputs: only what the support needs)."
+    X = class_samples(Z, Pi)                                      # (k, s, d), rows √πᵢⱼ zᵢ
+    cov_sq, w = _class_gram_sq(X), _class_weights(Pi)            # (k,) ‖ZΠⱼZᵀ‖²_F, 1/γⱼ
+    if sup is None:
+        XG = X @ Gamma                                           # (k, s, q)
+        P = XG.square().sum(1).mT                                # (q, k) Σᵢ πᵢⱼ (Γₗᵀzᵢ)²
+        GtG = Gamma.mT @ Gamma if with_Q else None
+        Q = GtG.square() if with_Q else None
+        return PenaltyParts(cov_sq, P, w, X, XG, GtG, Q, None if Q is None else torch.linalg.matrix_norm(Q), None)
+    (k, s, d), q, n = X.shape, Gamma.shape[1], sup.idx.shape[1]
+    XG = X @ Gamma                                               # (k, s, q)
+    XGs = X @ _support_atoms(Gamma, sup).mT                      # (k, s, n) XⱼΓₗ on the support
+    P = XG.square_().sum(1).mT                                   # (q, k), in place: XG is not needed beyond XGs
+    GtG = Q = Q_norm = None
+    if with_Q:
+        Q = Gamma.mT @ Gamma                                     # (q, q) ΓᵀΓ
+        GtG = _support_block(Q, sup).clone()                     # (k, n, n) ΓₗᵀΓₗ' on the support
+        Q_norm = torch.linalg.vector_norm(Q.square_())           # Q in place; ‖Q‖_F
+        Q = Q.view(k, n, q) if sup.blocks else Q.index_select(0, sup.idx.flatten()).view(k, n, q)   # (k, n, q) rows Qₗ
+    return PenaltyParts(cov_sq, P, w, X, XGs, GtG, Q, Q_norm, sup)
+
+def _detached_support(A: Tensor, *tensors: Tensor) -> Optional[Support]:
+    "`_support(A)` when no autograd graph is being recorded through A or `tensors` (the support path works in place), else None."
+    if torch.is_grad_enabled() and any(t.requires_grad for t in (A, *tensors)):
+        return None
+    return _support(A)
+
+def _qa(parts: PenaltyParts, A: Tensor) -> Tensor:
+    "Q·A `(q, k)` with Q = (ΓᵀΓ)^{⊙2} (eqs. 9, 11), from the rows of Q on each class's support when the parts have one."
+    if parts.sup is None:
+        return parts.Q @ A
+    return (_on_support(A, parts.sup)[:, None, :] @ parts.Q).squeeze(1).mT
+
+def _penalty(parts: PenaltyParts, A: Tensor, QA: Optional[Tensor] = None) -> Tensor:
     "M = Σⱼ (1/γⱼ)(‖ZΠⱼZᵀ‖² − 2Aⱼᵀpⱼ + AⱼᵀQAⱼ) from the parts of eq. (9); without Q, the part that depends on Z."
     per_class = parts.cov_sq - 2 * (A * parts.P).sum(0)
     if parts.Q is not None:
-        per_class = per_class + (A * (parts.Q @ A)).sum(0)
+        per_class = per_class + (A * (_qa(parts, A) if QA is None else QA)).sum(0)
     return (parts.w * per_class).sum()
 
-def _rv(Gamma: Tensor, A: Tensor, alpha: float) -> Tensor:
-    "Rᵛ(Γ, A) = ½ log det(I + α Σⱼ Γ Diag(Aⱼ) Γᵀ) of eq. (7)."
+def _rv_cholesky(Gamma: Tensor, A: Tensor, alpha: float) -> Tensor:
+    "The Cholesky factor `(d, d)` of I + α Σⱼ Γ Diag(Aⱼ) Γᵀ, shared by Rᵛ and its gradients."
     S = (Gamma * A.sum(1)) @ Gamma.mT                             # (d, d) Γ Diag(Σⱼ Aⱼ) Γᵀ
+    return torch.linalg.cholesky(torch.eye(Gamma.shape[0], dtype=Gamma.dtype, device=Gamma.device) + alpha * S)
+
+def _rv(Gamma: Tensor, A: Tensor, alpha: float, chol: Optional[Tensor] = None) -> Tensor:
+    "Rᵛ(Γ, A) = ½ log det(I + α Σⱼ Γ Diag(Aⱼ) Γᵀ) of eq. (7) (from its Cholesky factor when given)."
+    if chol is not None:
+        return chol.diagonal().log().sum()
+    S = (Gamma * A.sum(1)) @ Gamma.mT
     return 0.5 * logdet_spd(torch.eye(Gamma.shape[0], dtype=Gamma.dtype, device=Gamma.device) + alpha * S)
 
 def _rcv(A: Tensor, alphas: Tensor, gammas: Tensor) -> Tensor:
     "Rᶜᵥ(A) = Σⱼ γⱼ/2 Σₗ log(1 + αⱼ Aₗⱼ) of eq. (7)."
     return (gammas / 2 * torch.log1p(alphas * A).sum(0)).sum()
 
-def _terms(Z, Pi, Gamma, A, eps_sq, mu, parts=None) -> VariationalTerms:
-    "All parts of eq. (7) for validated inputs."
+def _terms(Z, Pi, Gamma, A, eps_sq, mu, parts=None, QA=None, chol=None) -> VariationalTerms:
+    "All parts of eq. (7) for validated inputs (reusing Q·A and the Cholesky factor of Rᵛ when given)."
     m, d = Z.shape
     coef = _coefficients(Pi, d, eps_sq)
-    parts = _penalty_parts(Z, Pi, Gamma) if parts is None else parts
-    Rv, Rcv, M = _rv(Gamma, A, coef.alpha), _rcv(A, coef.alphas, coef.gammas), _penalty(parts, A)
+    parts = _penalty_parts(Z, Pi, Gamma, sup=_detached_support(A, Z, Gamma)) if parts is None else parts
+    Rv, Rcv, M = _rv(Gamma, A, coef.alpha, chol), _rcv(A, coef.alphas, coef.gammas), _penalty(parts, A, QA)
     return VariationalTerms(Rv, Rcv, M, Rv - Rcv - mu / (2 * m) * M)
 
 def vmcr2_terms(Z: Tensor,  # (m, d) features, rows are samples
@@ -209,23 +286,40 @@ def latch(Z: Tensor,  # (m, d) features, rows are samples
     return _latch(Z, Pi, per)
 
 # %% ../nbs/08_vmcr2.ipynb #c026
-def _gradients(Z, Pi, Gamma, A, eps_sq, mu, parts=None) -> VariationalParams:
+def _support_products(parts: PenaltyParts, Gamma: Tensor, A: Tensor) -> tuple[Tensor, Tensor]:
+    "Σⱼ(1/γⱼ)ZΠⱼZᵀΓDⱼ and Σⱼ(1/γⱼ)ΓDⱼΓᵀΓDⱼ `(d, q)` of eq. (10) from the columns where Dⱼ = Diag(Aⱼ) is non-zero."
+    sup, (d, q) = parts.sup, Gamma.shape
+    k, n = sup.idx.shape
+    a = _on_support(A, sup)                                                   # (k, n) Aₗⱼ
+    aw = a * parts.w[:, None]                                                 # (k, n) Aₗⱼ/γⱼ
+    def scatter(T):                                                           # rows (k, n, d) of atoms l → (d, q)
+        if sup.blocks:
+            return T.reshape(q, d).mT
+        return Gamma.new_zeros(q, d).index_add_(0, sup.idx.flatten(), T.reshape(k * n, d)).mT
+    g = scatter((parts.XG * aw[:, None, :]).mT @ parts.X)                     # Xⱼᵀ(XⱼΓ)Dⱼ/γⱼ, transposed
+    h = scatter(((parts.GtG * aw[:, None, :]) @ _support_atoms(Gamma, sup)) * a[:, :, None])   # ΓDⱼΓᵀΓDⱼ/γⱼ, transposed
+    return g, h
+
+def _gradients(Z, Pi, Gamma, A, eps_sq, mu, parts=None, QA=None, chol=None) -> VariationalParams:
     "∇_Γ and ∇_A of the objective (7) in closed form (eqs. 10–11 for the penalty) for validated inputs."
     m, d = Z.shape
     coef = _coefficients(Pi, d, eps_sq)
-    parts = _penalty_parts(Z, Pi, Gamma) if parts is None else parts
+    parts = _penalty_parts(Z, Pi, Gamma, sup=_detached_support(A, Z, Gamma)) if parts is None else parts
     a = A.sum(1)                                                              # (q,)
-    eye = torch.eye(d, dtype=Z.dtype, device=Z.device)
-    W = torch.cholesky_inverse(torch.linalg.cholesky(eye + coef.alpha * (Gamma * a) @ Gamma.mT))
-    WG = W @ Gamma                                                            # (d, q)
+    chol = _rv_cholesky(Gamma, A, coef.alpha) if chol is None else chol
+    WG = torch.cholesky_inverse(chol) @ Gamma                                 # (d, q) WΓ, W = (I + αΓDiag(a)Γᵀ)⁻¹
     g_rv_G = coef.alpha * WG * a                                              # α W Γ Diag(a)
     g_rv_A = (coef.alpha / 2 * (Gamma * WG).sum(0))[:, None].expand_as(A)    # α/2 Γₗᵀ W Γₗ
     g_rcv_A = coef.gammas * coef.alphas / (2 * (1 + coef.alphas * A))         # γⱼαⱼ / (2(1 + αⱼAₗⱼ))
-    Aw = A * parts.w                                                          # (q, k) columns Aⱼ/γⱼ
-    g = parts.X.flatten(0, 1).mT @ (parts.XG * Aw.mT[:, None, :]).flatten(0, 1)   # Σⱼ (1/γⱼ) ZΠⱼZᵀΓDⱼ
-    h = Gamma @ ((Aw @ A.mT) * parts.GtG)                                     # Σⱼ (1/γⱼ) ΓDⱼΓᵀΓDⱼ
+    if parts.sup is None:
+        Aw = A * parts.w                                                      # (q, k) columns Aⱼ/γⱼ
+        g = parts.X.flatten(0, 1).mT @ (parts.XG * Aw.mT[:, None, :]).flatten(0, 1)   # Σⱼ (1/γⱼ) ZΠⱼZᵀΓDⱼ
+        h = Gamma @ ((Aw @ A.mT) * parts.GtG)                                 # Σⱼ (1/γⱼ) ΓDⱼΓᵀΓDⱼ
+    else:
+        g, h = _support_products(parts, Gamma, A)
+    QA = _qa(parts, A) if QA is None else QA
     g_f_G = -2 * mu / m * (g - h)                                             # eq. (10)
-    g_f_A = mu / m * (parts.Q @ A - parts.P) * parts.w                        # eq. (11)
+    g_f_A = mu / m * (QA - parts.P) * parts.w                                 # eq. (11)
     return VariationalParams(g_rv_G - g_f_G, g_rv_A - g_rcv_A - g_f_A)
 
 def vmcr2_gradients(Z: Tensor,  # (m, d) features, rows are samples
@@ -239,6 +333,15 @@ def vmcr2_gradients(Z: Tensor,  # (m, d) features, rows are samples
     "The gradients of the objective (7) in Γ and A in closed form (the penalty's by eqs. 10–11)."
     return _gradients(*_vprepare(Z, membership, Gamma, A, eps_sq, mu, num_classes))
 
+def _penalty_z(Z: Tensor, Pi: Tensor, Gamma: Tensor, A: Tensor, sup: Optional[Support] = None) -> Tensor:
+    "The part of M (eq. 9) that depends on Z, Σⱼ (1/γⱼ)(‖ZΠⱼZᵀ‖² − 2Aⱼᵀpⱼ), with pₗⱼ only where Aₗⱼ > 0 when a support is given."
+    if sup is None:
+        return _penalty(_penalty_parts(Z, Pi, Gamma, with_Q=False), A)
+    X = class_samples(Z, Pi)                                                  # (k, s, d)
+    P = (X @ _support_atoms(Gamma, sup).mT).square().sum(1)                   # (k, n) pₗⱼ on the support
+    return (_class_weights(Pi) * (_class_gram_sq(X) - 2 * (_on_support(A, sup) * P).sum(1))).sum()
+
+
 # %% ../nbs/08_vmcr2.ipynb #c030
 class Lipschitz(NamedTuple):
     "The step-size scales L_Γ (eq. 17) and L_A (eq. 19) of Appendix 7.1."
@@ -249,7 +352,7 @@ def _lipschitz(parts: PenaltyParts, A: Tensor, mu: float, m: int) -> Lipschitz:
     "L_Γ and L_A of eqs. (17), (19) from the penalty parts, weights 1/γⱼ in place of k."
     a_inf = A.abs().amax(0)                                                   # (k,) ‖Aⱼ‖_∞
     L_G = 2 * mu / m * (parts.w * (parts.cov_sq.sqrt() * a_inf + a_inf.square())).sum()
-    L_A = mu / m * parts.w.max() * torch.linalg.matrix_norm(parts.Q)
+    L_A = mu / m * parts.w.max() * parts.Q_norm
     return Lipschitz(float(L_G), float(L_A))
 
 def lipschitz_bounds(Z: Tensor,  # (m, d) features, rows are samples
@@ -261,16 +364,17 @@ def lipschitz_bounds(Z: Tensor,  # (m, d) features, rows are samples
                     ) -> Lipschitz:
     "Approximate Lipschitz constants of the penalty's gradients in Γ and A (Appendix 7.1, eqs. 17 and 19)."
     Z, Pi, Gamma, A, _, mu = _vprepare(Z, membership, Gamma, A, 1.0, mu, num_classes)
-    return _lipschitz(_penalty_parts(Z, Pi, Gamma), A, mu, Z.shape[0])
+    return _lipschitz(_penalty_parts(Z, Pi, Gamma, sup=_detached_support(A, Z, Gamma)), A, mu, Z.shape[0])
 
 # %% ../nbs/08_vmcr2.ipynb #c034
 def _prox_step(Z, Pi, params: VariationalParams, eps_sq, mu, nu_gamma, nu_A):
     "Lines 5–10 of Algorithm 1 for validated, detached inputs: new params, the terms before the step, (L_Γ, L_A)."
     Gamma, A = params
-    parts = _penalty_parts(Z, Pi, Gamma)
-    terms = _terms(Z, Pi, Gamma, A, eps_sq, mu, parts)
+    parts = _penalty_parts(Z, Pi, Gamma, sup=_support(A))
+    QA, chol = _qa(parts, A), _rv_cholesky(Gamma, A, _coefficients(Pi, Z.shape[1], eps_sq).alpha)
+    terms = _terms(Z, Pi, Gamma, A, eps_sq, mu, parts, QA, chol)
     L = _lipschitz(parts, A, mu, Z.shape[0])
-    grad = _gradients(Z, Pi, Gamma, A, eps_sq, mu, parts)
+    grad = _gradients(Z, Pi, Gamma, A, eps_sq, mu, parts, QA, chol)
     Gamma = Gamma + nu_gamma / max(L.Gamma, 1e-12) * grad.Gamma
     A = torch.relu(A + nu_A / max(L.A, 1e-12) * grad.A) * (parts.w > 0)          # A ≥ 0; Aⱼ = 0 for an empty class
     norms = Gamma.norm(dim=0)
@@ -347,7 +451,7 @@ def _step(self: VariationalMCR2,
     with torch.no_grad():                                                            # lines 5–10
         self.params, terms, L = _prox_step(Zd, Pi, params, self.eps_sq, self.mu, self.nu_gamma, self.nu_A)
     Gamma, A = self.params
-    loss = self.mu / (2 * Z.shape[0]) * _penalty(_penalty_parts(Z, Pi, Gamma, with_Q=False), A)  # lines 11–12
+    loss = self.mu / (2 * Z.shape[0]) * _penalty_z(Z, Pi, Gamma, A, _support(A))     # lines 11–12
     optimizer.zero_grad()
     loss.backward()
     optimizer.step()

@@ -138,6 +138,89 @@ def test_paper_equations_10_11(gen):
     torch.testing.assert_close(eq11, Ag.grad, rtol=1e-10, atol=1e-12)
 
 
+
+# --- the support path (A sparse by columns) against the dense path, float64
+
+def sparse_cases(gen):
+    "(name, Z, membership, k, Γ, A) with A supported on few atoms per class: latched blocks, permuted, shared, padded, soft."
+    m, d, k, per = 60, 12, 6, 3
+    Z, y = features(m, d, gen), labels(m, k, gen)
+    G, A = latch(Z, y, per, num_classes=k)                        # blocks: class j owns atoms j·per … j·per+per−1
+    perm = torch.randperm(k * per, generator=gen)
+    A_shared = A.clone()
+    A_shared[0, 1] = 0.3                                           # atom 0 used by classes 0 and 1
+    A_padded = A.clone()
+    A_padded[k * per - 1, k - 1] = 0.0                             # the last class uses one atom fewer
+    soft = torch.softmax(2 * torch.randn(m, k, generator=gen, **F64), 1)
+    yield "blocks", Z, y, k, G, A
+    yield "permuted", Z, y, k, G[:, perm], A[perm]
+    yield "shared", Z, y, k, G, A_shared
+    yield "padded", Z, y, k, G, A_padded
+    yield "empty class", Z, y, k + 1, G, torch.cat([A, torch.zeros(k * per, 1, **F64)], 1)
+    yield "soft", Z, soft, k, G, A
+
+
+def test_support_path_matches_dense(gen):
+    from redunet_book.rate import _coefficients
+    from redunet_book.vmcr2 import (_gradients, _lipschitz, _penalty_parts, _penalty_z, _prox_step, _qa, _support,
+                                    _terms)
+    for name, Z, membership, k, G, A in sparse_cases(gen):
+        Pi = membership_matrix(membership, Z.shape[0], k, **F64)
+        sup = _support(A)
+        assert sup is not None, name
+        assert sup.blocks == (name in ("blocks", "soft")), name
+        dense, sparse = _penalty_parts(Z, Pi, G), _penalty_parts(Z, Pi, G, sup=sup)
+        torch.testing.assert_close(_qa(sparse, A), _qa(dense, A), rtol=1e-12, atol=1e-12)
+        for a, b in zip(_terms(Z, Pi, G, A, 0.5, 2.0, sparse), _terms(Z, Pi, G, A, 0.5, 2.0, dense)):
+            torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+        for a, b in zip(_gradients(Z, Pi, G, A, 0.5, 2.0, sparse), _gradients(Z, Pi, G, A, 0.5, 2.0, dense)):
+            torch.testing.assert_close(a, b, rtol=1e-11, atol=1e-12)
+        assert _lipschitz(sparse, A, 2.0, Z.shape[0]) == pytest.approx(_lipschitz(dense, A, 2.0, Z.shape[0]), rel=1e-12)
+        Zs, Zd = Z.clone().requires_grad_(), Z.clone().requires_grad_()
+        vs, vd = _penalty_z(Zs, Pi, G, A, sup), _penalty_z(Zd, Pi, G, A, None)
+        vs.backward(), vd.backward()
+        torch.testing.assert_close(vs, vd, rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(Zs.grad, Zd.grad, rtol=1e-11, atol=1e-12)
+        new, _, _ = _prox_step(Z, Pi, VariationalParams(G, A), 0.5, 2.0, 5.0, 5.0)
+        alpha = _coefficients(Pi, Z.shape[1], 0.5).alpha
+        grad, L = _gradients(Z, Pi, G, A, 0.5, 2.0, dense), _lipschitz(dense, A, 2.0, Z.shape[0])
+        A_ref = torch.relu(A + 5.0 / L.A * grad.A) * (dense.w > 0)
+        G_ref = G + 5.0 / L.Gamma * grad.Gamma
+        torch.testing.assert_close(new.A, A_ref, rtol=1e-11, atol=1e-12)
+        torch.testing.assert_close(new.Gamma, G_ref / G_ref.norm(dim=0), rtol=1e-11, atol=1e-12)
+        assert alpha > 0
+
+
+def test_support_path_on_dense_A_and_under_autograd(gen):
+    "A forced support over every atom (no blocks) still equals the dense path; autograd never takes the in-place path."
+    from redunet_book.vmcr2 import _detached_support, _gradients, _penalty_parts, _support
+    m, d, k, q = 30, 6, 3, 12
+    Z, y = features(m, d, gen), labels(m, k, gen)
+    G, A = params(d, q, k, gen)
+    Pi = membership_matrix(y, m, k, **F64)
+    assert _support(A) is None                                     # dense A: the dense path is cheaper
+    sup = _support(A, max_fraction=1.0)
+    assert sup is not None and not sup.blocks and sup.idx.shape == (k, q)
+    for a, b in zip(_gradients(Z, Pi, G, A, 0.5, 1.0, _penalty_parts(Z, Pi, G, sup=sup)),
+                    _gradients(Z, Pi, G, A, 0.5, 1.0, _penalty_parts(Z, Pi, G))):
+        torch.testing.assert_close(a, b, rtol=1e-11, atol=1e-12)
+    _, Z, y, k, Gl, Al = next(sparse_cases(gen))                   # latched: 3 of 18 atoms per class
+    assert _detached_support(Al, Z, Gl) is not None
+    assert _detached_support(Al, Z, Gl.clone().requires_grad_()) is None
+    with torch.no_grad():
+        assert _detached_support(Al, Z, Gl.clone().requires_grad_()) is not None
+
+
+def test_gradients_match_autograd_at_a_latched_point(gen):
+    "vmcr2_gradients takes the support path at a latched (Γ, A); autograd through vmcr2_terms takes the dense one."
+    for name, Z, membership, k, G, A in sparse_cases(gen):
+        Gg, Ag = G.clone().requires_grad_(), A.clone().requires_grad_()
+        vmcr2_terms(Z, membership, Gg, Ag, 0.5, mu=3.0, num_classes=k).objective.backward()
+        closed = vmcr2_gradients(Z, membership, G, A, 0.5, mu=3.0, num_classes=k)
+        torch.testing.assert_close(closed.Gamma, Gg.grad, rtol=1e-10, atol=1e-12, msg=name)
+        torch.testing.assert_close(closed.A, Ag.grad, rtol=1e-10, atol=1e-12, msg=name)
+
+
 def test_lipschitz_A_bounds_the_hessian(gen):
     m, d, k, q, mu = 40, 6, 4, 12, 1.3
     Z, y = features(m, d, gen), labels(m, k, gen)
