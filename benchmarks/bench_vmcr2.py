@@ -12,7 +12,9 @@ Z (m, d) and balanced shuffled labels, float32:
   class), forward + autograd backward to Z;
 - V-MCR²: what one iteration of Algorithm 1 computes besides the network: the objective (7), the
   Lipschitz scales, the closed-form gradients in Γ and A (eqs. 10–11) and the proximal update
-  (`_prox_step`), then the penalty with the new (Γ, A) and its autograd backward to Z. Γ and A come
+  (`_prox_step`), then the penalty with the new (Γ, A) (`_penalty_z`, on the support of A: the atoms
+  each class uses) and its autograd backward to Z. Both take the package's support path, since A is
+  zero outside each class's own atoms after latching (chapter 08, "The support path"). Γ and A come
   from latching, with q = 20k atoms for k = 10 and q = 10k otherwise (the paper's §4.1). Latching
   itself (every 50 epochs in the paper) is timed separately. The network step needs only the part of
   the penalty that depends on Z (the term AⱼᵀQAⱼ of eq. 9 is constant in Z).
