@@ -14,12 +14,14 @@ Z (m, d) and balanced shuffled labels, float32:
   Lipschitz scales, the closed-form gradients in Γ and A (eqs. 10–11) and the proximal update
   (`_prox_step`), then the penalty with the new (Γ, A) (`_penalty_z`, on the support of A: the atoms
   each class uses) and its autograd backward to Z. Both take the package's support path, since A is
-  zero outside each class's own atoms after latching (chapter 08, "The support path"). Γ and A come
+  zero outside each class's own atoms after latching (chapter 08, "The support path");
+- V-MCR² dense: the same iteration with the support path switched off (`SPARSE_MAX_FRACTION = 0`). Γ and A come
   from latching, with q = 20k atoms for k = 10 and q = 10k otherwise (the paper's §4.1). Latching
   itself (every 50 epochs in the paper) is timed separately. The network step needs only the part of
   the penalty that depends on Z (the term AⱼᵀQAⱼ of eq. 9 is constant in Z).
 
-The literal and fast MCR² must agree (value and gradient) before anything is timed. Runs alternate
+The literal and fast MCR² must agree (value and gradient) before anything is timed, and so must the
+support and dense V-MCR² paths (objective and gradient in Z). Runs alternate
 between the sides; the table reports medians.
 """
 from __future__ import annotations
@@ -27,6 +29,7 @@ from __future__ import annotations
 import argparse
 
 import torch
+import redunet_book.vmcr2 as vmcr2_module
 from _bench import load_average, machine, problem, race, write_record
 
 from redunet_book.core import membership_matrix
@@ -69,6 +72,17 @@ def vmcr2_iteration(Z, Pi, params, eps_sq: float, mu: float = 1.0, nu: float = 5
     return terms.objective, Zg.grad
 
 
+def dense_path(fn):
+    "`fn` run with the V-MCR² support path switched off (every product over all q atoms)."
+    def run():
+        saved, vmcr2_module.SPARSE_MAX_FRACTION = vmcr2_module.SPARSE_MAX_FRACTION, 0.0
+        try:
+            return fn()
+        finally:
+            vmcr2_module.SPARSE_MAX_FRACTION = saved
+    return run
+
+
 def synced(fn, device):
     "`fn` followed by a CUDA synchronisation when timing on a GPU."
     if device.type != "cuda":
@@ -97,14 +111,21 @@ def bench(d: int, m: int, k: int, eps_sq: float, reps: int, warmup: int, device)
     err = max(abs(float(v_lit - v_fast)) / abs(float(v_lit)), rel_diff(g_fast, g_lit))
     if err > 1e-3:
         raise AssertionError(f"(d, m, k) = {(d, m, k)}: fast and literal MCR² differ by {err:.2e} (relative)")
+    (o_sup, g_sup) = vmcr2_iteration(Z, Pi, params, eps_sq)
+    (o_dense, g_dense) = dense_path(lambda: vmcr2_iteration(Z, Pi, params, eps_sq))()
+    err_paths = max(abs(float(o_sup - o_dense)) / abs(float(o_dense)), rel_diff(g_sup, g_dense))
+    if err_paths > 1e-3:
+        raise AssertionError(f"(d, m, k) = {(d, m, k)}: V-MCR² support and dense paths differ by {err_paths:.2e} (relative)")
     runs = {"literal": synced(lambda: lit(Z), device), "fast": synced(lambda: fast(Z), device),
             "vmcr2": synced(lambda: vmcr2_iteration(Z, Pi, params, eps_sq), device),
+            "vmcr2_dense": synced(dense_path(lambda: vmcr2_iteration(Z, Pi, params, eps_sq)), device),
             "latch": synced(lambda: _latch(Z, Pi, per), device)}
     t = race(runs, reps, warmup)
     return dict(d=d, m=m, k=k, q=per * k, eps_sq=eps_sq, dtype="float32", device=device.type,
-                literal_ms=t["literal"], fast_ms=t["fast"], vmcr2_ms=t["vmcr2"], latch_ms=t["latch"],
+                literal_ms=t["literal"], fast_ms=t["fast"], vmcr2_ms=t["vmcr2"], vmcr2_dense_ms=t["vmcr2_dense"], latch_ms=t["latch"],
                 speedup_vs_literal=t["literal"] / t["vmcr2"], speedup_vs_fast=t["fast"] / t["vmcr2"],
-                mcr2_delta_r=float(v_fast), max_rel_diff_literal_fast=err)
+                dense_vs_literal=t["literal"] / t["vmcr2_dense"],
+                mcr2_delta_r=float(v_fast), max_rel_diff_literal_fast=err, max_rel_diff_support_dense=err_paths)
 
 
 def main(argv=None):
@@ -127,10 +148,11 @@ def main(argv=None):
     print(f"Objective + gradient per iteration, float32: {machine()}; median of {args.reps} runs;"
           f" 1-min load average at the end {load_average():.2f}")
     print(f"{'device':>6} {'d':>4} {'m':>5} {'k':>4} {'q':>5} {'literal MCR² (ms)':>18} {'fast MCR² (ms)':>15}"
-          f" {'V-MCR² (ms)':>12} {'vs literal':>10} {'vs fast':>8} {'latch (ms)':>11}")
+          f" {'V-MCR² (ms)':>12} {'vs literal':>10} {'vs fast':>8} {'dense (ms)':>11} {'dense vs literal':>16} {'latch (ms)':>11}")
     for r in rows:
         print(f"{r['device']:>6} {r['d']:>4} {r['m']:>5} {r['k']:>4} {r['q']:>5} {r['literal_ms']:>18.1f} {r['fast_ms']:>15.1f}"
-              f" {r['vmcr2_ms']:>12.1f} {r['speedup_vs_literal']:>9.1f}x {r['speedup_vs_fast']:>7.2f}x {r['latch_ms']:>11.1f}")
+              f" {r['vmcr2_ms']:>12.1f} {r['speedup_vs_literal']:>9.1f}x {r['speedup_vs_fast']:>7.2f}x {r['vmcr2_dense_ms']:>11.1f}"
+              f" {r['dense_vs_literal']:>15.1f}x {r['latch_ms']:>11.1f}")
     if torch.cuda.is_available():
         args_gpu = torch.cuda.get_device_name(0)
         for r in rows:

@@ -108,13 +108,13 @@ class Support(NamedTuple):
 SPARSE_MAX_FRACTION = 0.25  # the support path is taken when no class uses more than this fraction of the q atoms
 
 def _support(A: Tensor,  # (q, k) spectra A ≥ 0
-             max_fraction: float = SPARSE_MAX_FRACTION,  # None is returned above this fraction of used atoms per class
+             max_fraction: Optional[float] = None,  # None is returned above this fraction of used atoms per class (default: SPARSE_MAX_FRACTION)
             ) -> Optional[Support]:
     "The column supports of A, or None when some class uses more than `max_fraction` of the atoms (dense is cheaper)."
     used = (A > 0).mT                                                         # (k, q)
     counts = used.sum(1)
     n = max(int(counts.max()), 1)
-    if n > max_fraction * A.shape[0]:
+    if n > (SPARSE_MAX_FRACTION if max_fraction is None else max_fraction) * A.shape[0]:
         return None
     q = torch.arange(A.shape[0], device=A.device, dtype=torch.float32)
     idx = torch.topk(torch.where(used, q, q + A.shape[0]), n, dim=1, largest=False).indices  # used atoms first
