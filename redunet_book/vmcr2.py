@@ -20,9 +20,9 @@ from .data import balanced_split, load_mnist
 from .rate import _coefficients, _prepare, class_samples, logdet_spd, rate_terms
 
 # %% auto #0
-__all__ = ['SPARSE_MAX_FRACTION', 'METHODS', 'psd_factor', 'variational_value', 'random_factor', 'VariationalParams',
-           'VariationalTerms', 'Support', 'PenaltyParts', 'vmcr2_terms', 'literal_vmcr2_terms', 'latch',
-           'vmcr2_gradients', 'Lipschitz', 'lipschitz_bounds', 'proximal_step', 'VariationalMCR2', 'Normalize',
+__all__ = ['SPARSE_MAX_FRACTION', 'SPARSE_DEVICES', 'METHODS', 'psd_factor', 'variational_value', 'random_factor',
+           'VariationalParams', 'VariationalTerms', 'Support', 'PenaltyParts', 'vmcr2_terms', 'literal_vmcr2_terms',
+           'latch', 'vmcr2_gradients', 'Lipschitz', 'lipschitz_bounds', 'proximal_step', 'VariationalMCR2', 'Normalize',
            'mnist_featurizer', 'Training', 'train_featurizer', 'features_of', 'evaluate_featurizer', 'plot_gram',
            'MNISTComparison', 'mnist_tensors', 'compare_on_mnist']
 
@@ -106,15 +106,20 @@ class Support(NamedTuple):
     blocks: bool  # idx is arange(q).view(k, n): class j uses atoms jn … jn+n−1, as latching leaves them
 
 SPARSE_MAX_FRACTION = 0.25  # the support path is taken when no class uses more than this fraction of the q atoms
+SPARSE_DEVICES = ("cpu",)  # … and on these devices (on a GPU its extra kernels and host synchronisations cost more than they save)
 
 def _support(A: Tensor,  # (q, k) spectra A ≥ 0
              max_fraction: Optional[float] = None,  # None is returned above this fraction of used atoms per class (default: SPARSE_MAX_FRACTION)
             ) -> Optional[Support]:
-    "The column supports of A, or None when some class uses more than `max_fraction` of the atoms (dense is cheaper)."
+    "The column supports of A, or None when some class uses more than `max_fraction` of the atoms or, by default, off SPARSE_DEVICES (dense is cheaper)."
+    if max_fraction is None:
+        if A.device.type not in SPARSE_DEVICES:
+            return None
+        max_fraction = SPARSE_MAX_FRACTION
     used = (A > 0).mT                                                         # (k, q)
     counts = used.sum(1)
     n = max(int(counts.max()), 1)
-    if n > (SPARSE_MAX_FRACTION if max_fraction is None else max_fraction) * A.shape[0]:
+    if n > max_fraction * A.shape[0]:
         return None
     q = torch.arange(A.shape[0], device=A.device, dtype=torch.float32)
     idx = torch.topk(torch.where(used, q, q + A.shape[0]), n, dim=1, largest=False).indices  # used atoms first

@@ -160,13 +160,15 @@ def sparse_cases(gen):
     yield "soft", Z, soft, k, G, A
 
 
-def test_support_path_matches_dense(gen):
+def test_support_path_matches_dense(device, gen):
     from redunet_book.rate import _coefficients
-    from redunet_book.vmcr2 import (_gradients, _lipschitz, _penalty_parts, _penalty_z, _prox_step, _qa, _support,
-                                    _terms)
+    from redunet_book.vmcr2 import (SPARSE_MAX_FRACTION, _gradients, _lipschitz, _penalty_parts, _penalty_z, _prox_step,
+                                    _qa, _support, _terms)
     for name, Z, membership, k, G, A in sparse_cases(gen):
-        Pi = membership_matrix(membership, Z.shape[0], k, **F64)
-        sup = _support(A)
+        Z, G, A, membership = (t.to(device) for t in (Z, G, A, membership))
+        Pi = membership_matrix(membership, Z.shape[0], k, **F64, device=device)
+        sup = _support(A, SPARSE_MAX_FRACTION)                     # explicit: by default only the CPU takes this path
+        assert (_support(A) is None) == (device == "cuda"), name
         assert sup is not None, name
         assert sup.blocks == (name in ("blocks", "soft")), name
         dense, sparse = _penalty_parts(Z, Pi, G), _penalty_parts(Z, Pi, G, sup=sup)
