@@ -18,7 +18,7 @@ from .classify import accuracy, nearest_subspace
 from .core import by_scale, check_features, check_int, check_positive, make_generator, normalize
 from .operators import CLASS_COLORS, _class_labels, _draw_sphere, _sphere_axes
 from .theory import class_spectra
-from .vector import ReduNet, layers_to_reach
+from .vector import ReduNet, layers_to_reach, path_rates
 from .viz import plot_cosine_heatmap, plot_rate_curves
 
 # %% auto #0
@@ -123,7 +123,7 @@ def run_gaussian_mixture(config: GaussianConfig,  # the experiment
     Xt, yt = sphere_gaussian_mixture(mu, c.num_per_class, c.sigma, make_generator(c.seed + 1, mu.device), dtype)
     net = ReduNet(c.num_layers, eta=c.eta, eps_sq=c.eps_sq, lam=c.lam).fit(X, y, progress=progress)
     _, path = net(Xt, return_history=True)
-    return GaussianRun(c, net, X, y, Xt, yt, path, net.rate_history(Xt, yt))
+    return GaussianRun(c, net, X, y, Xt, yt, path, path_rates(path, yt, c.eps_sq))
 
 # %% ../nbs/09_gaussians.ipynb #c014
 def leading_directions(Z: Tensor,  # (m, n) features

@@ -16,7 +16,7 @@ from .rate import class_slots, rate_terms
 
 # %% auto #0
 __all__ = ['NONLINEARITIES', 'class_responses', 'soft_membership', 'softmax_residual', 'relu_residual', 'membership_residual',
-           'ReduLayer', 'ReduNet', 'layers_to_reach']
+           'ReduLayer', 'ReduNet', 'path_rates', 'layers_to_reach']
 
 # %% ../nbs/04_vector_redunet.ipynb #c005
 def class_responses(Z: Tensor,  # (m, n) features, rows are samples
@@ -214,6 +214,14 @@ def _forward(self: ReduNet,
             path.append(Z)
     return (Z, torch.stack(path)) if return_history else Z
 
+def path_rates(path: Tensor,  # (L + 1, m, n) features at the input and after each layer (`ReduNet(Z, return_history=True)[1]`)
+               membership: Tensor,  # labels (m,) or soft rows (m, k) used only to measure the rates
+               eps_sq: float,  # ε²
+               num_classes: Optional[int] = None,  # k, for integer labels
+              ) -> Tensor:  # (L + 1, 3): R, Rc, ΔR of each
+    "R, Rc, ΔR (eqs. 7–9) of every feature matrix along a path of Algorithm 2."
+    return torch.stack([torch.stack(rate_terms(P, membership, eps_sq, num_classes)) for P in path])
+
 @_method
 @torch.no_grad()
 def _rate_history(self: ReduNet,
@@ -223,7 +231,7 @@ def _rate_history(self: ReduNet,
                  ) -> Tensor:  # (L + 1, 3): R, Rc, ΔR at the input and after each layer
     "R, Rc, ΔR (eqs. 7–9) of Algorithm 2's features at every layer, measured under the membership you pass."
     _, path = self(Z, return_history=True)
-    return torch.stack([torch.stack(rate_terms(P, membership, self.eps_sq, num_classes)) for P in path])
+    return path_rates(path, membership, self.eps_sq, num_classes)
 
 # %% ../nbs/04_vector_redunet.ipynb #c026
 @_method

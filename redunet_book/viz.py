@@ -5,7 +5,7 @@
 # %% ../nbs/00b_viz.ipynb #c002
 from __future__ import annotations
 
-from typing import Mapping, Optional, Sequence
+from typing import Callable, Mapping, Optional, Sequence
 
 import matplotlib.pyplot as plt
 import torch
@@ -14,7 +14,8 @@ from matplotlib.figure import Figure
 RATE_COLORS = {"R": "#1f77b4", "Rc": "#ff7f0e", "ΔR": "#2ca02c"}
 
 # %% auto #0
-__all__ = ['RATE_COLORS', 'plot_rate_bars', 'plot_rate_curves', 'cosine_similarity_matrix', 'plot_cosine_heatmap']
+__all__ = ['RATE_COLORS', 'plot_rate_bars', 'plot_rate_curves', 'cosine_similarity_matrix', 'plot_cosine_heatmap',
+           'figure_controls']
 
 # %% ../nbs/00b_viz.ipynb #c003
 def _figure(ax=None, figsize=(5, 3.2)):
@@ -94,3 +95,27 @@ def plot_cosine_heatmap(Z,  # (m, n) features, rows are samples
     if title:
         ax.set_title(title)
     return fig
+
+# %% ../nbs/00b_viz.ipynb #c011
+def figure_controls(draw: Callable[..., Optional[Figure]],  # called with the controls' values as keyword arguments; returns the figure (or draws on the current one)
+                    **controls,  # name=ipywidgets control (slider, dropdown, …) for each keyword argument of `draw`
+                   ):  # (the box of controls, the display handle of the figure)
+    "Show `controls` and the figure `draw(**values)`; each change of a control replaces the figure in place."
+    import ipywidgets as widgets
+    from IPython.display import display
+    if not callable(draw):
+        raise TypeError(f"draw must be callable, got {type(draw).__name__}")
+    if not controls or not all(isinstance(w, widgets.ValueWidget) for w in controls.values()):
+        raise TypeError("controls must be one or more ipywidgets value controls passed by keyword")
+    def figure():
+        fig = draw(**{name: w.value for name, w in controls.items()})
+        fig = fig if isinstance(fig, Figure) else plt.gcf()
+        plt.close(fig)                                  # shown through the handle only
+        return fig
+    box = widgets.VBox(list(controls.values()))
+    display(box)
+    handle = display(figure(), display_id=True)
+    for w in controls.values():
+        w.observe(lambda change: handle.update(figure()), names="value")
+    return box, handle
+

@@ -9,7 +9,7 @@ from redunet_book.core import make_generator
 from redunet_book.data import subspace_samples
 from redunet_book.operators import literal_compression_operators, literal_expansion_operator
 from redunet_book.rate import rate_reduction
-from redunet_book.vector import (ReduLayer, ReduNet, class_responses, relu_residual, soft_membership,
+from redunet_book.vector import (ReduLayer, ReduNet, class_responses, path_rates, relu_residual, soft_membership,
                                  softmax_residual)
 
 F64 = torch.float64
@@ -116,6 +116,9 @@ def test_rate_reduction_rises_for_small_eta():
     torch.testing.assert_close(net.history[:, 2], net.history[:, 0] - net.history[:, 1])
     hist = net.rate_history(X, y)                                  # same labels, estimated memberships
     assert hist.shape == (16, 3) and float(hist[-1, 2]) > float(hist[0, 2])
+    _, path = net(X, return_history=True)
+    torch.testing.assert_close(path_rates(path, y, 0.5), hist, rtol=0, atol=0)
+    torch.testing.assert_close(path_rates(path, y, 0.5)[-1, 2], rate_reduction(path[-1], y, 0.5))
 
 
 def test_min_gain_stops_early():
