@@ -102,7 +102,7 @@ def figure_controls(draw: Callable[..., Optional[Figure]],  # called with the co
                    ):  # (the box of controls, the display handle of the figure)
     "Show `controls` and the figure `draw(**values)`; each change of a control replaces the figure in place."
     import ipywidgets as widgets
-    from IPython.display import display
+    from IPython.display import DisplayHandle, display
     if not callable(draw):
         raise TypeError(f"draw must be callable, got {type(draw).__name__}")
     if not controls or not all(isinstance(w, widgets.ValueWidget) for w in controls.values()):
@@ -114,7 +114,8 @@ def figure_controls(draw: Callable[..., Optional[Figure]],  # called with the co
         return fig
     box = widgets.VBox(list(controls.values()))
     display(box)
-    handle = display(figure(), display_id=True)
+    handle = DisplayHandle()                            # its display id lets a redraw replace the figure
+    handle.display(figure())
     for w in controls.values():
         w.observe(lambda change: handle.update(figure()), names="value")
     return box, handle

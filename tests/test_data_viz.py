@@ -78,3 +78,25 @@ def test_cosine_similarity_matrix_sorted_and_safe():
         cosine_similarity_matrix(torch.ones(3))
     fig = plot_cosine_heatmap(Z, torch.tensor([1, 0, 1, 0]))
     assert len(fig.axes[0].lines) == 2                                    # one boundary line each way
+
+
+def test_figure_controls_redraws_in_place():
+    import ipywidgets as widgets
+    from redunet_book.viz import figure_controls
+    seen = []
+
+    def draw(n, label):
+        seen.append((n, label))
+        return plot_rate_bars({"R": n, "Rc": n / 2, "ΔR": n / 2}, title=label)
+
+    n, label = widgets.IntSlider(value=2, min=1, max=5), widgets.Dropdown(options=["a", "b"], value="a")
+    box, handle = figure_controls(draw, n=n, label=label)
+    assert box.children == (n, label) and handle.display_id
+    n.value, label.value = 3, "b"
+    assert seen == [(2, "a"), (3, "a"), (3, "b")]
+    with pytest.raises(TypeError, match="draw"):
+        figure_controls(None, n=n)
+    with pytest.raises(TypeError, match="controls"):
+        figure_controls(draw)
+    with pytest.raises(TypeError, match="controls"):
+        figure_controls(draw, n=3)
