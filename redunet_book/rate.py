@@ -70,9 +70,7 @@ def class_samples(Z: Tensor, Pi: Tensor) -> Tensor:
     "Zero-padded batch `(k, s, n)` of the rows √πᵢⱼ·zᵢ with πᵢⱼ > 0 of each class j (s = largest class support)."
     j, i, pos, s = class_slots(Pi)
     k, n = Pi.shape[1], Z.shape[1]
-    weights, rows = Pi[i, j], Z.index_select(0, i)              # row gathers: cheap forward and backward
-    if not bool((weights == 1).all()):                          # hard labels need no scaling
-        rows = weights.sqrt()[:, None] * rows
+    rows = Pi[i, j].sqrt()[:, None] * Z.index_select(0, i)      # row gathers: cheap forward and backward
     return Z.new_zeros(k * s, n).index_copy(0, j * s + pos, rows).view(k, s, n)
 
 class RateCoefficients(NamedTuple):

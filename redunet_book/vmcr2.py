@@ -17,7 +17,7 @@ from torch import Tensor, nn
 from .classify import accuracy, nearest_subspace
 from .core import by_scale, check_eps_sq, check_features, check_int, check_positive, make_generator, membership_matrix
 from .data import balanced_split, load_mnist
-from .rate import _coefficients, _prepare, class_samples, logdet_spd, rate_terms
+from .rate import _coefficients, _prepare, class_samples, rate_terms
 
 # %% auto #0
 __all__ = ['SPARSE_MAX_FRACTION', 'SPARSE_DEVICES', 'METHODS', 'psd_factor', 'variational_value', 'random_factor',
@@ -207,11 +207,9 @@ def _rv_cholesky(Gamma: Tensor, A: Tensor, alpha: float) -> Tensor:
     return torch.linalg.cholesky(torch.eye(Gamma.shape[0], dtype=Gamma.dtype, device=Gamma.device) + alpha * S)
 
 def _rv(Gamma: Tensor, A: Tensor, alpha: float, chol: Optional[Tensor] = None) -> Tensor:
-    "Rᵛ(Γ, A) = ½ log det(I + α Σⱼ Γ Diag(Aⱼ) Γᵀ) of eq. (7) (from its Cholesky factor when given)."
-    if chol is not None:
-        return chol.diagonal().log().sum()
-    S = (Gamma * A.sum(1)) @ Gamma.mT
-    return 0.5 * logdet_spd(torch.eye(Gamma.shape[0], dtype=Gamma.dtype, device=Gamma.device) + alpha * S)
+    "Rᵛ(Γ, A) = ½ log det(I + α Σⱼ Γ Diag(Aⱼ) Γᵀ) of eq. (7), from its Cholesky factor L (given, or computed): Σ log Lᵢᵢ."
+    chol = _rv_cholesky(Gamma, A, alpha) if chol is None else chol
+    return chol.diagonal().log().sum()
 
 def _rcv(A: Tensor, alphas: Tensor, gammas: Tensor) -> Tensor:
     "Rᶜᵥ(A) = Σⱼ γⱼ/2 Σₗ log(1 + αⱼ Aₗⱼ) of eq. (7)."
