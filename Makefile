@@ -22,6 +22,7 @@ TORCH_PIN          ?= torch==2.13.0
 TORCH_INSTALL_ARGS ?=
 CHROMIUM  ?= /usr/bin/chromium
 PORT      ?= 8000
+LAB_PORT  ?= 8888
 # The book build executes every notebook once, and -W turns a failing cell into a build error, so the
 # notebooks are not run a second time under pytest. PYTEST_ARGS=--nbmake runs them under pytest too.
 PYTEST_ARGS ?=
@@ -37,7 +38,7 @@ endif
 
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help install assets chromium book test serve clean distclean
+.PHONY: help install data assets chromium book lab test serve clean distclean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -77,6 +78,9 @@ book: install assets ## build the book into _build/html (executes every notebook
 
 test: chromium book ## the full test suite: build the book with -W (runs every notebook), then pytest over tests/
 	REDUNET_BOOK_REQUIRE_SITE=1 $(PY) -m pytest $(PYTEST_ARGS)
+
+lab: install ## start JupyterLab on http://127.0.0.1:8888 in nbs/ (LAB_PORT=...), for running the chapters
+	$(VENV)/bin/jupyter lab --no-browser --ServerApp.ip=127.0.0.1 --ServerApp.port=$(LAB_PORT) --notebook-dir=nbs
 
 serve: ## serve the built book on http://127.0.0.1:8000 (PORT=...)
 	@test -f _build/html/index.html || { echo "no built book: run 'make book' first"; exit 1; }
