@@ -29,12 +29,12 @@ PYTEST_ARGS ?=
 
 BOOK_BUILD := $(VENV)/bin/jupyter-book build --all -W --keep-going .
 
-# The MNIST test split (read by chapters 08, 10, 10b, 10c, 11) comes from $REDUNET_DATA. Unless it is
-# set, use the shared data folder beside the repository, or the project machines' /work/shared.
-MNIST_DIR ?= $(firstword $(wildcard $(CURDIR)/../shared/data/mnist /work/shared/data/mnist))
-ifneq ($(MNIST_DIR),)
-export REDUNET_DATA ?= $(MNIST_DIR)
-endif
+# MNIST (chapters 08, 10, 10b, 10c, 11): `make data` makes the test split available before any
+# notebook runs: found in $REDUNET_DATA (or the user cache folder, ~/.cache/redunet_book/mnist), else
+# downloaded from the mirrors (SHA-256 checked), else copied from the offline mirror folder MNIST_MIRROR
+# (default: ../shared/data/mnist beside the repository, where it exists), else it stops with one line.
+# It needs only python3 (the standard library), so it runs before the environment is installed.
+MNIST_MIRROR ?= $(or $(REDUNET_MNIST_MIRROR),../shared/data/mnist)
 
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
@@ -69,11 +69,11 @@ chromium: ## make sure Debian's chromium is there for the browser test (apt-get,
 	  echo "         the browser test (tests/test_site.py) will be SKIPPED. Install it with: apt-get install chromium"; \
 	fi
 
-book: install assets ## build the book into _build/html (executes every notebook; warnings are errors)
-	@if [ -z "$${REDUNET_DATA:-}" ]; then \
-	  echo "WARNING: no MNIST folder found (../shared/data/mnist): set REDUNET_DATA to the folder holding"; \
-	  echo "         t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz, or the MNIST chapters will fail"; \
-	else echo "MNIST: REDUNET_DATA=$${REDUNET_DATA}"; fi
+data: ## make the MNIST test split available (REDUNET_DATA / cache, else download, else copy from MNIST_MIRROR)
+	@if [ -d "$(MNIST_MIRROR)" ]; then export REDUNET_MNIST_MIRROR="$$(cd "$(MNIST_MIRROR)" && pwd)"; fi; \
+	$(PYTHON) -m redunet_book.fetch
+
+book: data install assets ## build the book into _build/html (executes every notebook; warnings are errors)
 	$(BOOK_BUILD)
 
 test: chromium book ## the full test suite: build the book with -W (runs every notebook), then pytest over tests/

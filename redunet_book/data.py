@@ -6,25 +6,19 @@
 from __future__ import annotations
 
 import gzip
-import hashlib
 import math
-import os
-import shutil
-import tempfile
-import urllib.request
-from pathlib import Path
-from typing import Optional, Sequence, Union
+from typing import NamedTuple, Optional, Sequence, Union
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from .core import FLOAT_DTYPES, check_int, make_generator, normalize
+from .fetch import MNIST_FILES, MNIST_SHA256, check_split, ensure_mnist, find_mnist, mnist_folders, sha256_file
 
 # %% auto #0
-__all__ = ['MNIST_FILES', 'MNIST_SHA256', 'MNIST_MIRRORS', 'DATA_ENV', 'random_orthonormal_basis', 'subspace_samples',
-           'parse_idx', 'sha256_file', 'mnist_folders', 'download_mnist', 'load_mnist', 'balanced_split', 'polar_grid',
-           'polar_resample', 'rotate_images', 'cyclic_translations']
+__all__ = ['DATA_SPLITS', 'random_orthonormal_basis', 'subspace_samples', 'parse_idx', 'load_mnist', 'balanced_split',
+           'MNISTSets', 'mnist_sets', 'polar_grid', 'polar_resample', 'rotate_images', 'cyclic_translations']
 
 # %% ../nbs/00a_data.ipynb #c005
 def random_orthonormal_basis(n: int, d: int, generator: Optional[torch.Generator] = None,
@@ -97,110 +91,22 @@ def parse_idx(data: bytes,  # the bytes of an IDX file, gzip-compressed or raw
         flat = flat.view(-1, itemsize).flip(1).reshape(-1)
     return flat.view(dtype).reshape(shape).clone()
 
-# %% ../nbs/00a_data.ipynb #c014
-MNIST_FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
-               "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
-
-MNIST_SHA256 = {  # published digests of the .gz archives, and of their decompressed contents
-    "train-images-idx3-ubyte.gz": "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
-    "train-labels-idx1-ubyte.gz": "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
-    "t10k-images-idx3-ubyte.gz": "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
-    "t10k-labels-idx1-ubyte.gz": "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
-    "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
-    "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
-    "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
-    "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
-}
-
-MNIST_MIRRORS = ("https://storage.googleapis.com/cvdf-datasets/mnist/",
-                 "https://ossci-datasets.s3.amazonaws.com/mnist/")
-
-DATA_ENV = "REDUNET_DATA"
-
-def sha256_file(path) -> str:
-    "The SHA-256 hex digest of a file, read in 1 MiB chunks."
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
 # %% ../nbs/00a_data.ipynb #c016
-def mnist_folders(root=None) -> list[Path]:
-    "The folders searched for the MNIST files, in order: `root`, $REDUNET_DATA, ../shared/data/mnist beside the repository, ~/.cache/redunet_book/mnist."
-    if root is not None:
-        bases = [Path(root)]
-    elif os.environ.get(DATA_ENV):
-        bases = [Path(os.environ[DATA_ENV])]
-    else:
-        import redunet_book
-        repo = Path(redunet_book.__file__).resolve().parents[1]
-        bases = [p for p in [repo.parent / "shared" / "data" / "mnist"] if p.is_dir()]
-        bases.append(Path.home() / ".cache" / "redunet_book" / "mnist")
-    return [d for b in bases for d in (b.expanduser(), b.expanduser() / "mnist")]
-
-def _find_file(base: str, folders: list) -> Optional[Path]:
-    "The first `base.gz` or raw `base` in `folders`, or None."
-    for d in folders:
-        for name in (base + ".gz", base):
-            if (d / name).is_file():
-                return d / name
-    return None
-
-# %% ../nbs/00a_data.ipynb #c019
-def download_mnist(root=None,  # destination folder (default: the first folder of `mnist_folders()`'s list that is not from the repository)
-                   split: str = "test",  # 'train' or 'test'
-                   mirrors: Sequence[str] = MNIST_MIRRORS,  # base URLs, tried in order
-                  ) -> Path:  # the folder that now holds the two .gz files
-    "Fetch a split's two .gz files from a mirror into `root`, verifying each SHA-256 before it is kept."
-    if split not in MNIST_FILES:
-        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
-    dest = Path(root).expanduser() if root is not None else mnist_folders()[-2]
-    dest.mkdir(parents=True, exist_ok=True)
-    for base in MNIST_FILES[split]:
-        name = base + ".gz"
-        if (dest / name).is_file() and sha256_file(dest / name) == MNIST_SHA256[name]:
-            continue
-        errors = []
-        for url in mirrors:
-            fd, tmp = tempfile.mkstemp(dir=dest, suffix=".part")
-            try:
-                with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url + name, timeout=60) as resp:
-                    shutil.copyfileobj(resp, out)
-                digest = sha256_file(tmp)
-                if digest != MNIST_SHA256[name]:
-                    raise ValueError(f"checksum mismatch: got {digest}")
-                os.replace(tmp, dest / name)
-                break
-            except Exception as err:                  # try the next mirror
-                errors.append(f"{url}: {err}")
-            finally:
-                if os.path.exists(tmp):
-                    os.remove(tmp)
-        else:
-            raise RuntimeError(f"could not download {name}: " + "; ".join(errors))
-    return dest
-
-# %% ../nbs/00a_data.ipynb #c021
-def load_mnist(root=None,  # data folder (default: $REDUNET_DATA, ../shared/data/mnist, ~/.cache/redunet_book/mnist)
+def load_mnist(root=None,  # data folder (default: $REDUNET_DATA, else ~/.cache/redunet_book/mnist)
                split: str = "test",  # 'test' (t10k, 10,000 images) or 'train' (60,000 images)
-               download: bool = False,  # fetch missing files from a mirror (checksummed); never in tests or the book
+               download: bool = False,  # fetch a missing split (`fetch.ensure_mnist`); never in tests or the book
                verify: bool = True,  # check each file's SHA-256 against the published one
               ) -> tuple[Tensor, Tensor]:  # images uint8 (N, 28, 28), labels int64 (N,)
     "Read an MNIST split from its IDX files (gzip or raw), checked against the published SHA-256."
-    if split not in MNIST_FILES:
-        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
-    folders = mnist_folders(root)
-    paths = [_find_file(base, folders) for base in MNIST_FILES[split]]
-    if None in paths and download:
-        download_mnist(folders[0] if root is not None else None, split)
-        folders = mnist_folders(root)
-        paths = [_find_file(base, folders) for base in MNIST_FILES[split]]
-    if None in paths:
-        missing = MNIST_FILES[split][paths.index(None)]
+    check_split(split)
+    paths = find_mnist(split, root)
+    if paths is None and download:
+        ensure_mnist(split, root)
+        paths = find_mnist(split, root)
+    if paths is None:
         raise FileNotFoundError(
-            f"MNIST {split} file {missing}(.gz) not found in {', '.join(map(str, folders))}; pass root=..., set "
-            f"${DATA_ENV}, or fetch it with redunet_book.data.download_mnist() (or load_mnist(download=True))")
+            f"MNIST {split} split ({MNIST_FILES[split][0]}(.gz)) not found in {', '.join(map(str, mnist_folders(root)))}: "
+            "run `make data` (or `python -m redunet_book.fetch`), pass root=..., or set $REDUNET_DATA")
     arrays = []
     for path in paths:
         if verify:
@@ -247,6 +153,46 @@ def balanced_split(labels: Tensor,  # (N,) integer labels in [0, k)
         train.append(idx[:n_train])
         test.append(idx[n_train:] if n_test is None else idx[n_train:n_train + n_test])
     return torch.cat(train), torch.cat(test)
+
+# %% ../nbs/00a_data.ipynb #4c678024
+DATA_SPLITS = ("auto", "official", "test")
+
+class MNISTSets(NamedTuple):
+    "Training and test images and labels of an experiment, the protocol used, and a one-line description."
+    train_images: Tensor  # (n, 28, 28) uint8
+    train_labels: Tensor  # (n,) int64
+    test_images: Tensor  # (m, 28, 28) uint8
+    test_labels: Tensor  # (m,) int64
+    protocol: str  # 'official' (train split / test split) or 'test' (both from the test split)
+    description: str  # what was drawn from where, for the records
+
+def mnist_sets(train_per_class: int,  # training images per class
+               test_per_class: Optional[int] = None,  # test images per class; None: all (official) or all the rest (test)
+               seed: int = 0,  # seed of the class-balanced draws
+               split: str = "auto",  # 'official', 'test', or 'auto' (official where the training split is found)
+               root=None,  # data folder (default: $REDUNET_DATA, else the user cache folder)
+               verify: bool = True,  # check the files' SHA-256
+              ) -> MNISTSets:
+    "Seeded, class-balanced MNIST training and test sets, from the official splits or from the test split alone."
+    if split not in DATA_SPLITS:
+        raise ValueError(f"split must be one of {DATA_SPLITS}, got {split!r}")
+    if split == "auto":
+        split = "official" if find_mnist("train", root) is not None else "test"
+    test_images, test_labels = load_mnist(root, "test", verify=verify)
+    rest = "all the rest" if test_per_class is None else f"{test_per_class}/class"
+    if split == "test":
+        tr, te = balanced_split(test_labels, train_per_class, test_per_class, seed=seed, num_classes=10)
+        return MNISTSets(test_images[tr], test_labels[tr], test_images[te], test_labels[te], "test",
+                         f"MNIST test split only ({len(test_labels)} images): {len(tr)} training images "
+                         f"({train_per_class}/class) and {len(te)} disjoint test images ({rest}), seed {seed}")
+    train_images, train_labels = load_mnist(root, "train", verify=verify)
+    tr, _ = balanced_split(train_labels, train_per_class, None, seed=seed, num_classes=10)
+    te = (torch.arange(len(test_labels)) if test_per_class is None
+          else balanced_split(test_labels, test_per_class, None, seed=seed, num_classes=10)[0])
+    return MNISTSets(train_images[tr], train_labels[tr], test_images[te], test_labels[te], "official",
+                     f"MNIST official splits: {len(tr)} training images ({train_per_class}/class) from the training split "
+                     f"({len(train_labels)} images), {len(te)} test images "
+                     f"({'all' if test_per_class is None else f'{test_per_class}/class'}) from the test split, seed {seed}")
 
 # %% ../nbs/00a_data.ipynb #c030
 def polar_grid(num_angles: int,  # Γ, angles 2πl/Γ, l = 0..Γ-1 (endpoint excluded)

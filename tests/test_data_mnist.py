@@ -1,5 +1,4 @@
 """Tests for the MNIST reader, the balanced split and the image transforms of redunet_book.data."""
-import os
 import gzip
 import math
 from pathlib import Path
@@ -7,12 +6,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from redunet_book import data
-from redunet_book.data import (MNIST_SHA256, balanced_split, cyclic_translations, load_mnist, mnist_folders,
-                               parse_idx, polar_grid, polar_resample, rotate_images, sha256_file)
+from redunet_book import fetch
+from redunet_book.data import (balanced_split, cyclic_translations, load_mnist, mnist_sets, parse_idx, polar_grid,
+                               polar_resample, rotate_images)
+from redunet_book.fetch import MNIST_SHA256, find_mnist, mnist_folders, sha256_file
 
-# The shared MNIST test split: $REDUNET_DATA (the Makefile sets it) or ../shared/data/mnist beside the repository.
-SHARED = Path(os.environ.get("REDUNET_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist")
+# The MNIST test split as `make data` provisioned it ($REDUNET_DATA, else the user cache folder).
+FOUND = find_mnist("test")
 
 
 def idx_bytes(array: torch.Tensor, code: int = 0x08) -> bytes:
@@ -99,8 +99,10 @@ def test_load_mnist_folder_resolution(tmp_path, fake_split, monkeypatch):
     assert torch.equal(X, images)
     assert mnist_folders(tmp_path / "elsewhere")[0] == tmp_path / "elsewhere"     # argument beats the variable
     monkeypatch.delenv("REDUNET_DATA")
-    folders = mnist_folders()
-    assert folders[-2] == Path.home() / ".cache" / "redunet_book" / "mnist"
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    assert mnist_folders()[0] == Path.home() / ".cache" / "redunet_book" / "mnist"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert mnist_folders() == [tmp_path / "cache" / "redunet_book" / "mnist", tmp_path / "cache" / "redunet_book" / "mnist" / "mnist"]
 
 
 def test_load_mnist_errors(tmp_path, fake_split):
@@ -120,7 +122,7 @@ def test_load_mnist_errors(tmp_path, fake_split):
 def test_download_is_not_attempted_without_flag(tmp_path, monkeypatch):
     def boom(*a, **k):
         raise AssertionError("no network access expected")
-    monkeypatch.setattr(data.urllib.request, "urlopen", boom)
+    monkeypatch.setattr(fetch.urllib.request, "urlopen", boom)
     with pytest.raises(FileNotFoundError):
         load_mnist(tmp_path)
 
@@ -132,17 +134,17 @@ def test_download_verifies_checksum(tmp_path, monkeypatch):
         def __enter__(self): return self
         def __exit__(self, *a): self.close()
 
-    monkeypatch.setattr(data.urllib.request, "urlopen", lambda url, timeout: Resp(b"not mnist"))
+    monkeypatch.setattr(fetch.urllib.request, "urlopen", lambda url, timeout: Resp(b"not mnist"))
     with pytest.raises(RuntimeError, match="checksum mismatch"):
-        data.download_mnist(tmp_path, "test", mirrors=("https://mirror.invalid/",))
+        fetch.download_mnist(tmp_path, "test", mirrors=("https://mirror.invalid/",))
     assert list(tmp_path.iterdir()) == []                      # nothing half-written is left behind
 
 
-@pytest.mark.skipif(not SHARED.is_dir(), reason=f"the shared MNIST test split is not at {SHARED}")
-def test_real_shared_mnist_test_split():
-    for f in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
-        assert sha256_file(SHARED / f) == MNIST_SHA256[f]
-    X, y = load_mnist(SHARED)
+@pytest.mark.skipif(FOUND is None, reason="the MNIST test split is not provisioned: run `make data`")
+def test_real_mnist_test_split():
+    for f in FOUND:
+        assert sha256_file(f) == MNIST_SHA256[f.name]
+    X, y = load_mnist(FOUND[0].parent)
     assert X.shape == (10000, 28, 28) and X.dtype == torch.uint8 and y.shape == (10000,)
     assert torch.bincount(y).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
     assert int(y[0]) == 7 and int(X.max()) == 255 and int(X.min()) == 0      # the famous first test digit is a 7
@@ -240,3 +242,23 @@ def test_cyclic_translations(gen):
         cyclic_translations(x, 0)
     with pytest.raises(ValueError, match="images must be"):
         cyclic_translations(x[0, 0], 7)
+
+
+def test_mnist_sets_protocols(tmp_path, fake_split):
+    images, labels = fake_split                                     # 30 images, 3 per class
+    write_split(tmp_path, images, labels, compress=False)
+    sets = mnist_sets(1, 1, seed=3, split="auto", root=tmp_path, verify=False)
+    assert sets.protocol == "test" and "test split only" in sets.description
+    train_ids = {tuple(x.flatten().tolist()) for x in sets.train_images}
+    assert not train_ids & {tuple(x.flatten().tolist()) for x in sets.test_images}        # disjoint
+    with pytest.raises(FileNotFoundError, match="train split"):
+        mnist_sets(1, 1, split="official", root=tmp_path, verify=False)
+    train_images = torch.zeros(20, 28, 28, dtype=torch.uint8) + torch.arange(20, dtype=torch.uint8)[:, None, None]
+    write_split(tmp_path, train_images, torch.arange(20, dtype=torch.uint8) % 10, compress=True, prefix="train")
+    sets = mnist_sets(2, None, seed=3, split="auto", root=tmp_path, verify=False)
+    assert sets.protocol == "official" and "official splits" in sets.description
+    assert torch.bincount(sets.train_labels).tolist() == [2] * 10 and torch.equal(sets.test_images, images)
+    assert (sets.train_images[:, 0, 0].long() % 10 == sets.train_labels).all()   # images travel with their labels
+    assert mnist_sets(1, 1, split="test", root=tmp_path, verify=False).protocol == "test"   # forced
+    with pytest.raises(ValueError, match="split must be one of"):
+        mnist_sets(1, split="both", root=tmp_path)
