@@ -7,24 +7,63 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, fields, replace
-from typing import Callable, Optional
+from typing import Callable, Optional, Union, get_args, get_origin, get_type_hints
 
 import torch
 
 from .classify import NearestSubspace, accuracy
 from .core import by_scale, get_scale, normalize, resolve_device
-from .data import balanced_split, load_mnist
+from .data import DATA_SPLITS, mnist_sets
 from .vector import ReduNet
 
 # %% auto #0
-__all__ = ['EXPERIMENTS', 'TABLE18_PAPER', 'ExperimentConfig', 'Experiment', 'register_experiment', 'get_experiment',
-           'run_experiment', 'Table18Config', 'mnist_vectors', 'nearest_subspace_accuracy', 'table18_cell',
-           'linear_svm', 'run_table18']
+__all__ = ['FIELD_CHOICES', 'EXPERIMENTS', 'TABLE18_PAPER', 'fits_annotation', 'annotation_name', 'ExperimentConfig',
+           'Experiment', 'register_experiment', 'get_experiment', 'run_experiment', 'Table18Config', 'mnist_vectors',
+           'nearest_subspace_accuracy', 'table18_cell', 'linear_svm', 'run_table18']
 
 # %% ../nbs/10_experiments.ipynb #c005
+FIELD_CHOICES = {"dtype": ("float32", "float64"), "split": DATA_SPLITS}
+
+def fits_annotation(value, hint) -> bool:
+    "Whether `value` fits a configuration field's annotation: int, float (an int too), bool, str, a non-empty tuple of numbers, Optional[...]."
+    if get_origin(hint) is Union:
+        return any(fits_annotation(value, h) for h in get_args(hint))
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is str:
+        return isinstance(value, str)
+    if hint is tuple or get_origin(hint) is tuple:
+        return (isinstance(value, tuple) and len(value) > 0
+                and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value))
+    return True                                              # other annotations are not checked here
+
+def annotation_name(hint) -> str:
+    "How a field's annotation reads in an error message: 'an integer', 'a number or None', …"
+    names = {bool: "true or false", int: "an integer", float: "a number", str: "a string",
+             tuple: "a non-empty comma-separated list of numbers", type(None): "None"}
+    if get_origin(hint) is Union:
+        return " or ".join(annotation_name(h) for h in get_args(hint))
+    return names.get(hint, names.get(get_origin(hint), str(hint)))
+
 @dataclass
 class ExperimentConfig:
     "Base class of experiment configurations: the fields are the book-scale defaults; `paper()` is the paper's preset."
+    def __post_init__(self):
+        "Check every field against its annotation (TypeError) and the choice fields against their choices (ValueError)."
+        hints = get_type_hints(type(self))
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if not fits_annotation(value, hints[f.name]):
+                raise TypeError(f"{type(self).__name__}.{f.name} must be {annotation_name(hints[f.name])}, got {value!r}")
+            if f.name in FIELD_CHOICES and value not in FIELD_CHOICES[f.name]:
+                raise ValueError(f"{type(self).__name__}.{f.name} must be one of {FIELD_CHOICES[f.name]}, got {value!r}")
+
     @classmethod
     def book(cls) -> "ExperimentConfig":
         "The small default that runs in the book (seconds on 2 CPU cores)."
@@ -111,28 +150,26 @@ class Table18Config(ExperimentConfig):
     svm_C: float = 1.0  # LinearSVC's C
     seed: int = 0  # seed of the balanced split
     dtype: str = "float32"  # 'float32' or 'float64'
-    data_root: Optional[str] = None  # MNIST folder (default: load_mnist's search order)
-    split: str = "test"  # the MNIST split the samples are drawn from (only 'test' exists here)
+    data_root: Optional[str] = None  # MNIST folder (default: $REDUNET_DATA, else the user cache folder)
+    split: str = "test"  # 'test' (both sets from the test split), 'official' or 'auto' (see `data.mnist_sets`)
     verify_checksums: bool = True  # check the files' SHA-256 (off only for synthetic test files)
 
     @classmethod
     def paper(cls) -> "Table18Config":
         return cls(train_per_class=500, test_per_class=None, num_layers=100,
-                   eps_sq_grid=(0.1, 0.5, 1.0), eta_grid=(0.1, 0.5, 1.0))
+                   eps_sq_grid=(0.1, 0.5, 1.0), eta_grid=(0.1, 0.5, 1.0), split="auto")
 
 # %% ../nbs/10_experiments.ipynb #c015
 def mnist_vectors(config: Table18Config, device=None) -> dict:
-    "The disjoint balanced MNIST sets of `config`: unit vectors (m, 784) on `device`, [0, 1] pixels (CPU), labels, a description."
-    images, labels = load_mnist(config.data_root, config.split, verify=config.verify_checksums)
-    tr, te = balanced_split(labels, config.train_per_class, config.test_per_class, seed=config.seed, num_classes=10)
-    dtype = getattr(torch, config.dtype)
-    X = normalize(images.flatten(1).to(dtype) / 255).to(resolve_device(device))
-    pixels = images.flatten(1).to(dtype) / 255                  # (N, 784) in [0, 1], for the second SVM
-    return dict(X_train=X[tr.to(X.device)], y_train=labels[tr].to(X.device), X_test=X[te.to(X.device)],
-                y_test=labels[te].to(X.device), P_train=pixels[tr], P_test=pixels[te],
-                description=f"MNIST {config.split} split ({len(labels)} images): {len(tr)} training images "
-                            f"({config.train_per_class}/class) and {len(te)} disjoint test images "
-                            f"({'all the rest' if config.test_per_class is None else f'{config.test_per_class}/class'}), seed {config.seed}")
+    "The MNIST sets of `config` (`data.mnist_sets`): unit vectors (m, 784) on `device`, [0, 1] pixels (CPU), labels, a description."
+    sets = mnist_sets(config.train_per_class, config.test_per_class, config.seed, config.split, config.data_root,
+                      verify=config.verify_checksums)
+    dtype, device = getattr(torch, config.dtype), resolve_device(device)
+    pixels = lambda images: images.flatten(1).to(dtype) / 255          # (N, 784) in [0, 1], for the second SVM
+    P_train, P_test = pixels(sets.train_images), pixels(sets.test_images)
+    return dict(X_train=normalize(P_train).to(device), y_train=sets.train_labels.to(device),
+                X_test=normalize(P_test).to(device), y_test=sets.test_labels.to(device),
+                P_train=P_train, P_test=P_test, description=sets.description)
 
 # %% ../nbs/10_experiments.ipynb #c016
 def nearest_subspace_accuracy(Z_train, y_train, Z_test, y_test, config: Table18Config) -> tuple[float, float]:

@@ -15,7 +15,7 @@ from torch import Tensor, nn
 
 from .classify import NearestSubspace, accuracy
 from .core import check_int, check_positive, make_generator, normalize, resolve_device
-from .data import balanced_split, load_mnist
+from .data import mnist_sets
 from .experiments import ExperimentConfig, register_experiment
 from .lifting import Lifting2d
 from .spectral import SpectralReduNet, from_spectral, to_spectral
@@ -118,7 +118,7 @@ class Table2Config(ExperimentConfig):
     "Table 2: constructed 2D translation-invariant ReduNet vs the same network trained by back-propagation (random or constructed start)."
     construct_per_class: int = 10  # images per class that construct the network (paper: 50)
     train_per_class: int = 20  # images per class for back-propagation, the construction images included (paper: all 60,000)
-    test_per_class: int = 20  # disjoint test images per class (paper: the 10,000 test images)
+    test_per_class: Optional[int] = 20  # disjoint test images per class; None: all (official) or all the rest (test split)
     image_size: int = 14  # images are average-pooled to this size (28: the originals; paper: 28)
     channels: int = 4  # lifted channels (paper: 16)
     kernel_size: int = 7  # 7×7 random lifting kernels
@@ -133,28 +133,32 @@ class Table2Config(ExperimentConfig):
     num_components: int = 10  # rⱼ of the nearest-subspace classifier of the constructed network
     seed: int = 0
     dtype: str = "float32"
-    data_root: Optional[str] = None
+    data_root: Optional[str] = None  # MNIST folder (default: $REDUNET_DATA, else the user cache folder)
+    split: str = "test"  # 'test' (every set from the test split), 'official' or 'auto' (see `data.mnist_sets`)
     verify_checksums: bool = True
 
     @classmethod
     def paper(cls) -> "Table2Config":
         return cls(construct_per_class=50, train_per_class=500, test_per_class=None, image_size=28, channels=16,
-                   num_layers=30, epochs=10, lr=1e-3)  # lr 0.05 diverges at CHW = 12544 (see the text)
+                   num_layers=30, epochs=10, lr=1e-3, split="auto")  # lr 0.05 diverges at CHW = 12544 (see the text)
 
 # %% ../nbs/10c_finetune.ipynb #c014
 def table2_data(config: Table2Config, device=None) -> dict:
-    "Construction, training (a superset of construction) and disjoint test images `(m, 1, 28, 28)` from the MNIST test split."
-    images, labels = load_mnist(config.data_root, "test", verify=config.verify_checksums)
+    "Construction, training (a superset of construction) and test images `(m, 1, s, s)` (`data.mnist_sets`), and a description."
     if config.construct_per_class > config.train_per_class:
         raise ValueError(f"construct_per_class ({config.construct_per_class}) must be <= train_per_class ({config.train_per_class})")
-    tr, te = balanced_split(labels, config.train_per_class, config.test_per_class, seed=config.seed, num_classes=10)
-    cons = tr.reshape(10, config.train_per_class)[:, :config.construct_per_class].flatten()
+    sets = mnist_sets(config.train_per_class, config.test_per_class, config.seed, config.split, config.data_root,
+                      verify=config.verify_checksums)
     dtype, device = getattr(torch, config.dtype), resolve_device(device)
-    X = (images.to(dtype) / 255)[:, None]
-    if config.image_size != X.shape[-1]:
-        X = F.adaptive_avg_pool2d(X, check_int(config.image_size, "image_size"))
-    pick = lambda idx: (X[idx].to(device), labels[idx].to(device))
-    return dict(construct=pick(cons), train=pick(tr), test=pick(te))
+    def prep(images, labels):
+        X = (images.to(dtype) / 255)[:, None]
+        if config.image_size != X.shape[-1]:
+            X = F.adaptive_avg_pool2d(X, check_int(config.image_size, "image_size"))
+        return X.to(device), labels.to(device)
+    cons = torch.arange(len(sets.train_labels)).reshape(10, config.train_per_class)[:, :config.construct_per_class].flatten()
+    return dict(construct=prep(sets.train_images[cons], sets.train_labels[cons]),
+                train=prep(sets.train_images, sets.train_labels), test=prep(sets.test_images, sets.test_labels),
+                description=sets.description)
 
 # %% ../nbs/10c_finetune.ipynb #c015
 @register_experiment("table2", Table2Config, "Back-propagation on the translation-invariant ReduNet: construction vs random vs constructed start",
@@ -171,7 +175,7 @@ def run_table2(config: Table2Config, device=None, keep: bool = False) -> dict:
         Zc, Zte = net(normalize(lift(Xc))).flatten(1), torch.cat([net(normalize(lift(p))) for p in Xte.split(256)]).flatten(1)
     r = min(config.num_components, config.construct_per_class)
     ns = NearestSubspace(r, center=False).fit(Zc, yc, 10)
-    out = dict(n_construct=len(yc), n_train=len(ytr), n_test=len(yte), layers=len(net.layers),
+    out = dict(data=d["description"], n_construct=len(yc), n_train=len(ytr), n_test=len(yte), layers=len(net.layers),
                construction=dict(test_acc=accuracy(ns.predict(Zte), yte), train_acc=accuracy(ns.predict(Zc), yc)))
     models = {}
     for name, random in (("bp_random", True), ("bp_construction", False)):

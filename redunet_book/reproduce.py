@@ -14,19 +14,22 @@ import shlex
 import subprocess
 import sys
 from dataclasses import fields
+from typing import Union, get_args, get_origin, get_type_hints
 from pathlib import Path
 from typing import Optional, Sequence
 
 import torch
 
-from .core import SCALES, get_scale, resolve_device
-from .experiments import EXPERIMENTS, get_experiment, run_experiment
+from .core import SCALES, get_scale
+from .experiments import EXPERIMENTS, annotation_name, get_experiment, run_experiment
+from .fetch import DATA_ENV, data_folder, find_mnist
 from . import finetune as _finetune  # noqa: F401  registers table2
 from . import invariance as _invariance  # noqa: F401  registers rotation, translation, equivariance
 
 # %% auto #0
-__all__ = ['COMMIT_ENV', 'git_revision', 'device_description', 'run_metadata', 'parse_override', 'result_path', 'build_parser',
-           'list_experiments', 'main']
+__all__ = ['COMMIT_ENV', 'git_revision', 'device_description', 'run_metadata', 'parse_override', 'result_path', 'check_device',
+           'check_data', 'check_out', 'ArgumentParser', 'build_parser', 'list_experiments', 'plan_run', 'main',
+           'portable_command']
 
 # %% ../nbs/11_reproduce.ipynb #c005
 COMMIT_ENV = "REDUNET_COMMIT"
@@ -73,52 +76,106 @@ def run_metadata(device) -> dict:
                 date=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
 
 # %% ../nbs/11_reproduce.ipynb #c008
+def _non_none(hint):
+    "The annotation without its `None` alternative (Optional[int] → int)."
+    if get_origin(hint) is Union:
+        rest = [h for h in get_args(hint) if h is not type(None)]
+        return rest[0] if len(rest) == 1 else hint
+    return hint
+
+def _scalar(raw: str, hint, key: str):
+    "One value of type `hint` (bool, int, float or str) from its text; a ValueError names the field."
+    if hint is bool:
+        if raw.lower() not in ("true", "false", "1", "0", "yes", "no"):
+            raise ValueError(f"--set {key}: expects true or false, got {raw!r}")
+        return raw.lower() in ("true", "1", "yes")
+    for cast in (int, float):
+        if hint is cast:
+            try:
+                return cast(raw)
+            except ValueError:
+                raise ValueError(f"--set {key}: expects {annotation_name(hint)}, got {raw!r}") from None
+    return raw
+
 def parse_override(text: str, config_class: type) -> tuple[str, object]:
-    "Parse 'key=value' for a field of `config_class`, typed after the field's book default."
+    "Parse 'key=value' for a field of `config_class`, typed after the field's annotation; a ValueError names the field and the type."
     if "=" not in text:
         raise ValueError(f"--set expects KEY=VALUE, got {text!r}")
     key, raw = (s.strip() for s in text.split("=", 1))
-    default = {f.name: getattr(config_class(), f.name) for f in fields(config_class)}
-    if key not in default:
-        raise ValueError(f"unknown {config_class.__name__} field {key!r}; known fields: {sorted(default)}")
-    ref = default[key]
-    def scalar(s: str, ref):
-        if s.lower() in ("none", "null"):
-            return None
-        if isinstance(ref, bool):
-            if s.lower() not in ("true", "false", "1", "0", "yes", "no"):
-                raise ValueError(f"{key} expects true or false, got {s!r}")
-            return s.lower() in ("true", "1", "yes")
-        if isinstance(ref, int):
-            return int(s)
-        if isinstance(ref, float):
-            return float(s)
-        if ref is None:                                     # an Optional field: a number if it is one
-            for cast in (int, float):
-                try:
-                    return cast(s)
-                except ValueError:
-                    pass
-        return s
-    if isinstance(ref, tuple):
-        items = [p for p in raw.split(",") if p.strip()]
-        return key, tuple(scalar(p.strip(), ref[0] if ref else 0.0) for p in items)
-    return key, scalar(raw, ref)
+    hints = {f.name: get_type_hints(config_class)[f.name] for f in fields(config_class)}
+    if key not in hints:
+        raise ValueError(f"unknown {config_class.__name__} field {key!r}; known fields: {sorted(hints)}")
+    hint = hints[key]
+    if raw.lower() in ("none", "null") and get_origin(hint) is Union and type(None) in get_args(hint):
+        return key, None
+    hint = _non_none(hint)
+    if hint is tuple or get_origin(hint) is tuple:
+        items = [p.strip() for p in raw.split(",")]
+        if not raw.strip() or "" in items:
+            raise ValueError(f"--set {key}: expects a non-empty comma-separated list of numbers, got {raw!r}")
+        item = type(getattr(config_class(), key)[0])
+        return key, tuple(_scalar(p, item if item in (int, float) else float, key) for p in items)
+    return key, _scalar(raw, hint, key)
 
 # %% ../nbs/11_reproduce.ipynb #c011
 def result_path(out, name: str, scale: str, overrides: dict, tag: Optional[str] = None) -> Path:
     "results/NAME.json for a plain paper-scale run; NAME-TAG.json with a tag; NAME-book.json, NAME-paper-custom.json, … otherwise."
     if tag is not None:
         if not tag or any(c in tag for c in "/\\ ") or tag.startswith("."):
-            raise ValueError(f"tag must be a plain file-name part (no spaces or slashes), got {tag!r}")
+            raise ValueError(f"--tag must be a plain file-name part (no spaces or slashes), got {tag!r}")
         return Path(out) / f"{name}-{tag}.json"
     stem = name if scale == "paper" and not overrides else f"{name}-{scale}" + ("-custom" if overrides else "")
     return Path(out) / f"{stem}.json"
 
+def check_device(device: Optional[str]) -> torch.device:
+    "The torch device `device` names (None: CUDA if available), or a ValueError if it is malformed or absent here."
+    if device is None or device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise ValueError(f"--device: not a device name: {device!r} (cpu, cuda, cuda:1, …)") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            build = "a CPU-only build" if torch.version.cuda is None else f"built for CUDA {torch.version.cuda}, no GPU found"
+            raise ValueError(f"--device {device}: CUDA is not available here (torch {torch.__version__}, {build}); use --device cpu")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    elif dev.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"--device {device}: MPS is not available here; use --device cpu")
+    return dev
+
+def check_data(config) -> None:
+    "For an MNIST experiment (a `data_root` field): the splits it will read must be found, else a FileNotFoundError saying what to do."
+    if not hasattr(config, "data_root"):
+        return
+    needed = ["test"] + (["train"] if getattr(config, "split", "test") == "official" else [])
+    for split in needed:
+        if find_mnist(split, config.data_root) is None:
+            raise FileNotFoundError(f"MNIST {split} split not found in {data_folder(config.data_root)}: run `make data` "
+                                    "(or `python -m redunet_book.fetch`), or pass --data DIR")
+
+def check_out(path: Path) -> None:
+    "The output file's folder must exist or be creatable, and be writable; else an OSError naming it."
+    folder = path.parent
+    if folder.exists() and not folder.is_dir():
+        raise NotADirectoryError(f"--out {folder}: not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise OSError(f"--out {folder}: cannot create it ({err.strerror or err})") from None
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise PermissionError(f"--out {folder}: not writable")
+
+class ArgumentParser(argparse.ArgumentParser):
+    "argparse, with every usage error as one line on stderr (exit status 2)."
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
 def build_parser() -> argparse.ArgumentParser:
     "The argument parser of `python -m redunet_book.reproduce`."
-    p = argparse.ArgumentParser(prog="python -m redunet_book.reproduce",
-                                description="Run one registered redunet-book experiment and write results/NAME.json.")
+    p = ArgumentParser(prog="python -m redunet_book.reproduce",
+                       description="Run one registered redunet-book experiment and write results/NAME.json.")
     p.add_argument("name", nargs="?", help="experiment name, or 'list'")
     p.add_argument("--list", action="store_true", help="list the registered experiments and exit")
     p.add_argument("--scale", choices=SCALES, default=None, help="book (default, or $REDUNET_BOOK_SCALE) or paper")
@@ -126,7 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="results", help="output folder (default: results)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a configuration field (repeatable)")
-    p.add_argument("--data", default=None, help="MNIST folder (sets $REDUNET_DATA for this run)")
+    p.add_argument("--data", default=None, help=f"MNIST folder (sets ${DATA_ENV} for this run)")
     p.add_argument("--tag", default=None, help="name the file NAME-TAG.json (e.g. paper-seed1)")
     return p
 
@@ -134,25 +191,58 @@ def list_experiments() -> str:
     "One line per registered experiment: name, title, and the part of the paper it reproduces."
     return "\n".join(f"{e.name:12s} {e.title}  [{e.paper_ref}]" for e in EXPERIMENTS.values())
 
+def plan_run(args: argparse.Namespace) -> dict:
+    "Everything checked before a run: experiment, overrides, configuration, device, data, output file (ValueError/TypeError/OSError)."
+    if args.name not in EXPERIMENTS:
+        raise ValueError(f"unknown experiment {args.name!r}; registered: {', '.join(EXPERIMENTS)} (see --list)")
+    exp = get_experiment(args.name)
+    overrides = dict(parse_override(s, exp.config_class) for s in args.overrides)
+    scale = get_scale(args.scale)
+    config = exp.config_class.preset(scale).with_overrides(**overrides)
+    device = check_device(args.device)
+    check_data(config)
+    path = result_path(args.out, args.name, scale, overrides, args.tag)
+    check_out(path)
+    return dict(scale=scale, overrides=overrides, device=device, path=path)
+
 def main(argv: Optional[Sequence[str]] = None) -> Optional[Path]:
     "Run `python -m redunet_book.reproduce` with `argv` (default: sys.argv[1:]); returns the JSON path written."
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     if args.list or args.name in (None, "list"):
         print(list_experiments())
         return None
-    exp = get_experiment(args.name)
-    overrides = dict(parse_override(s, exp.config_class) for s in args.overrides)
+    saved_data = os.environ.get(DATA_ENV)
     if args.data is not None:
-        os.environ["REDUNET_DATA"] = str(args.data)
-    scale, device = get_scale(args.scale), resolve_device(args.device)
-    argv = list(sys.argv[1:] if argv is None else argv)
-    record = dict(command=" ".join(["python -m redunet_book.reproduce", *map(shlex.quote, argv)]), **run_metadata(device))
-    record.update(run_experiment(args.name, scale, device, **overrides))
-    path = result_path(args.out, args.name, scale, overrides, args.tag)
-    path.parent.mkdir(parents=True, exist_ok=True)
+        os.environ[DATA_ENV] = str(args.data)
+    try:
+        try:
+            plan = plan_run(args)
+        except (ValueError, TypeError, OSError) as err:
+            parser.exit(2, f"{parser.prog}: error: {err}\n")
+        argv = list(sys.argv[1:] if argv is None else argv)
+        record = dict(command=" ".join(["python -m redunet_book.reproduce", *map(shlex.quote, argv)]),
+                      **run_metadata(plan["device"]))
+        record.update(run_experiment(args.name, plan["scale"], plan["device"], **plan["overrides"]))
+    finally:
+        if args.data is not None:
+            os.environ.pop(DATA_ENV) if saved_data is None else os.environ.__setitem__(DATA_ENV, saved_data)
+    path = plan["path"]
     path.write_text(json.dumps(record, indent=1) + "\n")
-    print(f"{args.name} ({scale} scale, {record['seconds']:.1f} s on {record['device']}) → {path}")
+    print(f"{args.name} ({plan['scale']} scale, {record['seconds']:.1f} s on {record['device']}) → {path}")
     return path
+
+def portable_command(command: str) -> str:
+    "A record's command as a reader can run it: without the `--data`/`--out` folders of the machine that ran it."
+    words, out, skip = shlex.split(command), [], False
+    for w in words:
+        if skip:
+            skip = False
+        elif w in ("--data", "--out"):
+            skip = True
+        elif not w.startswith(("--data=", "--out=")):
+            out.append(w)
+    return shlex.join(out)
 
 # %% ../nbs/11_reproduce.ipynb #c012
 if __name__ == "__main__" and getattr(globals().get("__spec__"), "name", None) == "redunet_book.reproduce":

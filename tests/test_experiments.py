@@ -153,14 +153,74 @@ def test_cli_subprocess_writes_the_record(tmp_path):
     assert len(rec["results"]["grid"]) == 1
 
 
-def test_cli_errors(tmp_path):
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.run([sys.executable, "-m", "redunet_book.reproduce", "table99", "--out", str(tmp_path)],
-                          capture_output=True, text=True, env=env, timeout=120)
-    assert proc.returncode != 0 and "registered" in proc.stderr
-    proc = subprocess.run([sys.executable, "-m", "redunet_book.reproduce", "table18", "--scale", "huge"],
-                          capture_output=True, text=True, env=env, timeout=120)
-    assert proc.returncode == 2 and "invalid choice" in proc.stderr
+CLI_ERRORS = [  # (arguments, what the one line must say)
+    (["table99"], "registered: table18"),
+    (["table18", "--scale", "huge"], "invalid choice"),
+    (["table18", "--bogus"], "unrecognized arguments"),
+    (["table18", "--set", "num_layers=abc"], "num_layers: expects an integer, got 'abc'"),
+    (["table18", "--set", "lam=x"], "lam: expects a number"),
+    (["table18", "--set", "dtype=foo"], "dtype must be one of"),
+    (["table18", "--set", "split=train"], "split must be one of"),
+    (["table18", "--set", "eps_sq_grid="], "non-empty comma-separated list"),
+    (["table18", "--set", "layers=3"], "unknown Table18Config field 'layers'"),
+    (["table18", "--set", "num_layers"], "KEY=VALUE"),
+    (["table18", "--tag", "../x"], "--tag must be a plain file-name part"),
+    (["table18", "--device", "tpu9"], "--device"),
+    (["table18", "--data", "{tmp}/nowhere"], "run `make data`"),
+    (["table18", "--out", "{tmp}/a-file"], "not a folder"),
+]
+
+
+@pytest.mark.parametrize("args,says", CLI_ERRORS, ids=[" ".join(a) for a, _ in CLI_ERRORS])
+def test_cli_errors_are_one_line_exit_2(tmp_path, args, says):
+    "From a shell, as a user types it: one line on stderr, exit status 2, no traceback, nothing written."
+    (tmp_path / "a-file").write_text("")
+    write_fake_mnist(tmp_path / "mnist", per_class=3)
+    script = Path(sys.executable).parent / "redunet-reproduce"
+    cmd = [str(script)] if script.exists() else [sys.executable, "-m", "redunet_book.reproduce"]
+    env = {**os.environ, "REDUNET_DATA": str(tmp_path / "mnist")}
+    out = [] if "--out" in args else ["--out", str(tmp_path / "out")]
+    proc = subprocess.run([*cmd, *(a.format(tmp=tmp_path) for a in args), *out], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+    assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert says in proc.stderr and proc.stdout == ""
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine without CUDA")
+def test_cli_cuda_without_cuda_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["table18", "--device", "cuda"])
+    assert stop.value.code == 2 and "CUDA is not available here" in capsys.readouterr().err
+
+
+def test_cli_checks_before_running(tmp_path, monkeypatch, capsys):
+    "An unwritable --out or a bad --tag is found before the experiment runs (a paper-scale run is never lost)."
+    import redunet_book.reproduce as rep
+    monkeypatch.setattr(rep, "run_experiment", lambda *a, **k: pytest.fail("the experiment ran"))
+    write_fake_mnist(tmp_path / "mnist", per_class=3)
+    blocked = tmp_path / "file"
+    blocked.write_text("")
+    for extra in (["--out", str(blocked / "sub")], ["--tag", "a b"], ["--out", str(blocked)]):
+        with pytest.raises(SystemExit) as stop:
+            main(["table18", "--scale", "paper", "--data", str(tmp_path / "mnist"), *extra])
+        assert stop.value.code == 2
+    assert capsys.readouterr().err.count("\n") == 3
+
+
+def test_cli_data_root_stays_a_string_and_data_is_restored(tmp_path, monkeypatch):
+    monkeypatch.delenv("REDUNET_DATA", raising=False)
+    assert parse_override("data_root=2024", Table18Config) == ("data_root", "2024")
+    write_fake_mnist(tmp_path / "mnist", per_class=6)
+    path = main(["table18", "--out", str(tmp_path / "r"), "--device", "cpu", "--data", str(tmp_path / "mnist"),
+                 *[f"--set={k}={','.join(map(str, v)) if isinstance(v, tuple) else v}" for k, v in TINY.items()]])
+    assert path.exists() and "REDUNET_DATA" not in os.environ
+
+
+def test_every_preset_is_a_valid_configuration():
+    for exp in EXPERIMENTS.values():
+        for scale in ("book", "paper"):
+            exp.config_class.preset(scale)                          # __post_init__ checks every field
 
 
 def test_importing_reproduce_runs_nothing():
