@@ -62,11 +62,11 @@ chromium: ## make sure Debian's chromium is there for the browser test (apt-get,
 	  if apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium; then \
 	    echo "chromium: installed"; \
 	  else \
-	    echo "WARNING: could not install chromium with apt-get: the browser test (tests/test_site.py) will be SKIPPED"; \
+	    echo "WARNING: could not install chromium with apt-get: the browser tests (tests/test_site.py, test_online.py, test_lab.py) will be SKIPPED"; \
 	  fi; \
 	else \
 	  echo "WARNING: $(CHROMIUM) is missing and cannot be installed here (needs root and apt-get):"; \
-	  echo "         the browser test (tests/test_site.py) will be SKIPPED. Install it with: apt-get install chromium"; \
+	  echo "         the browser tests (tests/test_site.py, test_online.py, test_lab.py) will be SKIPPED. Install it with: apt-get install chromium"; \
 	fi
 
 data: ## make the MNIST test split available (REDUNET_DATA / cache, else download, else copy from MNIST_MIRROR)
