@@ -9,22 +9,18 @@ import math
 from dataclasses import dataclass
 from typing import Optional
 
-import matplotlib.pyplot as plt
 import torch
-from matplotlib.figure import Figure
 from torch import Tensor
 
 from .classify import accuracy, nearest_subspace
 from .core import by_scale, check_features, check_int, check_positive, make_generator, normalize
-from .operators import CLASS_COLORS, _class_labels, _draw_sphere, _sphere_axes
 from .theory import class_spectra
-from .vector import ReduNet, layers_to_reach, path_rates
-from .viz import plot_cosine_heatmap, plot_rate_curves
+from .vector import ReduNet, path_rates
 
 # %% auto #0
 __all__ = ['MIXTURES', 'PAPER_LAYERS', 'BOOK_LAYERS', 'mixture_centers', 'sphere_gaussian_mixture', 'GaussianConfig',
            'GaussianRun', 'run_gaussian_mixture', 'leading_directions', 'direction_cosines', 'max_offdiagonal',
-           'cluster_accuracy', 'gaussian_summary', 'plot_sphere_features', 'plot_gaussian_run', 'explore_gaussians']
+           'cluster_accuracy', 'gaussian_summary']
 
 # %% ../nbs/09_gaussians.ipynb #c005
 def _circle(*degrees: float) -> list:
@@ -162,55 +158,3 @@ def gaussian_summary(run: GaussianRun) -> dict:
         max_cos_test=max_offdiagonal(direction_cosines(run.Z_test, run.y_test)),
         test_cluster_accuracy=cluster_accuracy(run),
     )
-
-# %% ../nbs/09_gaussians.ipynb #c020
-def plot_sphere_features(Z: Tensor,  # (m, n) features, n = 2 or 3
-                         labels: Tensor,  # (m,) integer labels, for colours
-                         ax=None,  # axes to draw on (3-D axes for n = 3), else a new figure
-                         title: Optional[str] = None,
-                         size: float = 6.0,  # marker size
-                        ) -> Figure:
-    "Scatter of features on the unit circle or sphere, one colour per class (Figs. 15, 28, 29)."
-    Z = check_features(Z)
-    fig, ax = _sphere_axes(Z.shape[1], ax)
-    labels = _class_labels(labels)
-    P = Z.detach().cpu().double()
-    _draw_sphere(ax, Z.shape[1])
-    for c in labels.unique().tolist():
-        sel = (labels == c).cpu()
-        kw = dict(depthshade=False) if Z.shape[1] == 3 else {}
-        ax.scatter(*P[sel].T.numpy(), s=size, color=CLASS_COLORS[c % len(CLASS_COLORS)], label=f"class {c}", **kw)
-    if title:
-        ax.set_title(title)
-    return fig
-
-def plot_gaussian_run(run: GaussianRun, layer: Optional[int] = None) -> Figure:
-    "Fig. 15/28 for one run: X, Z (train) and the test features at `layer`; their |cos| heatmaps; the rate curves."
-    L = run.test_path.shape[0] - 1
-    layer = L if layer is None else int(layer)
-    if not 0 <= layer <= L:
-        raise ValueError(f"layer must be in [0, {L}], got {layer}")
-    n = run.X_train.shape[1]
-    fig = plt.figure(figsize=(10, 10.5), layout="constrained")
-    grid = fig.add_gridspec(3, 3, height_ratios=(1, 1, 0.8))
-    panels = ((run.X_train, run.y_train, "X (training inputs)"), (run.Z_train, run.y_train, f"Z (training features, ℓ = {L})"),
-              (run.test_path[layer], run.y_test, f"test features, ℓ = {layer}"))
-    for col, (Z, y, title) in enumerate(panels):
-        plot_sphere_features(Z, y, fig.add_subplot(grid[0, col], projection="3d" if n == 3 else None), title)
-        plot_cosine_heatmap(Z, y, fig.add_subplot(grid[1, col]), "|cos|, " + title.split(" (")[0])
-    ax = fig.add_subplot(grid[2, :])
-    ax.plot(run.net.history[:, 2].cpu(), label="ΔR, train")
-    ax.plot(run.test_history[:, 2].cpu(), "--", label="ΔR, test")
-    ax.plot(run.net.history[:, 0].cpu(), ":", label="R, train"); ax.plot(run.net.history[:, 1].cpu(), ":", label="Rc, train")
-    ax.axvline(layer, color="0.5", lw=0.8)
-    ax.set(xlabel="layer ℓ", ylabel="nats", title="rates over the layers (test rates measured with the true labels)")
-    ax.legend(fontsize=8, ncols=4)
-    return fig
-
-# %% ../nbs/09_gaussians.ipynb #c043
-def explore_gaussians(mixture: str = "s2_three", eta: float = 0.5, lam: float = 500.0, eps_sq: float = 0.1,
-                      num_per_class: int = 100, num_layers: int = 150, seed: int = 0) -> Figure:
-    "Construct a small network for one mixture and draw it (the body of the rebuild widget)."
-    cfg = GaussianConfig(mixture, num_per_class=num_per_class, eta=eta, eps_sq=eps_sq, lam=lam,
-                         num_layers=num_layers, seed=seed)
-    return plot_gaussian_run(run_gaussian_mixture(cfg))

@@ -20,17 +20,12 @@ from .lifting import Lifting
 from .spectral import SpectralReduNet
 from .vector import ReduNet
 
-import matplotlib.pyplot as plt
-from matplotlib.figure import Figure
-
-from .viz import plot_cosine_heatmap, plot_rate_curves
-
 # %% auto #0
 __all__ = ['TABLE14_PAPER', 'TABLE15_PAPER', 'PLAIN_VS_INVARIANT_SLIDES', 'InvarianceConfig', 'RotationConfig',
            'TranslationConfig', 'invariance_data', 'all_shifts', 'invariant_network', 'shifted_features',
            'cross_class_cosines', 'cosine_histogram', 'best_shift_accuracy', 'ns_accuracy', 'invariance_row',
-           'plain_comparison', 'run_invariance', 'plot_invariance', 'plot_neighbours', 'EquivarianceConfig',
-           'canonical_shifts', 'top_neighbours', 'run_equivariance', 'run_rotation', 'run_translation']
+           'plain_comparison', 'run_invariance', 'EquivarianceConfig', 'canonical_shifts', 'top_neighbours',
+           'run_equivariance', 'run_rotation', 'run_translation']
 
 # %% ../nbs/10b_invariance.ipynb #c005
 @dataclass
@@ -200,7 +195,8 @@ def invariance_row(d: dict, channels: int, config: InvarianceConfig, keep: bool 
 def plain_comparison(d: dict, config: InvarianceConfig) -> dict:
     "The plain vector ReduNet (Algorithm 1) on the flattened unit inputs: accuracy on the test set as is and with all shifts."
     start = time.perf_counter()
-    flat = lambda X: normalize(X.flatten(1))
+    def flat(X):
+        return normalize(X.flatten(1))
     net = ReduNet(config.plain_layers, config.eta, config.eps_sq, config.lam).fit(flat(d["X_train"]), d["y_train"], num_classes=10)
     Xs_te = all_shifts(d["X_test"], config.stride)
     with torch.no_grad():
@@ -223,46 +219,6 @@ def run_invariance(config: InvarianceConfig, device=None, keep: bool = False) ->
     if keep:
         out["labels"] = dict(train=d["y_train"], test=d["y_test"])
     return out
-
-# %% ../nbs/10b_invariance.ipynb #c023
-def plot_invariance(result: dict,  # `run_invariance(..., keep=True)`: the last row carries its tensors
-                    title: str = "",  # a prefix for the panel titles
-                   ) -> Figure:
-    "Fig. 16's four panels for the last channel count: |cos| among shifted inputs and features, the cross-class histogram, ΔR_circ per layer."
-    row, labels = result["rows"][-1], result["labels"]
-    t = row["tensors"]
-    ys = labels["train"].repeat_interleave(row["shifts"]).cpu()
-    fig, axes = plt.subplots(1, 4, figsize=(15, 3.3), layout="constrained")
-    plot_cosine_heatmap(t["Xs_train"].flatten(0, 1).flatten(1).cpu(), ys, ax=axes[0], title=f"{title} inputs, all shifts")
-    plot_cosine_heatmap(t["Zs_train"].flatten(0, 1).flatten(1).cpu(), ys, ax=axes[1],
-                        title=f"{title} features, all shifts (C={row['channels']})")
-    bins = len(row["cos_features_hist"])
-    edges = torch.linspace(0, 1, bins + 1)[:-1].tolist()
-    for key, name in (("cos_inputs_hist", "inputs"), ("cos_features_hist", "features")):
-        counts = torch.tensor(row[key], dtype=torch.float64)
-        axes[2].bar(edges, (counts / counts.sum()).tolist(), width=1 / bins, align="edge", alpha=0.6, label=name)
-    axes[2].set(xlabel="|cos|, train vs test of other classes (all shifts)", ylabel="fraction of pairs")
-    axes[2].legend(frameon=False)
-    plot_rate_curves(range(len(row["delta_r_train"])), {"ΔR_circ train": row["delta_r_train"],
-                                                         "ΔR_circ test": row["delta_r_test"]}, "layer", ax=axes[3])
-    return fig
-
-def plot_neighbours(result: dict,  # `run_equivariance(..., keep=True)`
-                    query: int = 0,  # index of a shifted test image (row i·9 + s)
-                   ) -> Figure:
-    "Fig. 30: a translated test image and its top training neighbours (by |cos| of the features); red frame: same translation."
-    t, S = result["tensors"], len(result["shifts"])
-    nb = t["neighbours"][query].cpu()
-    fig, axes = plt.subplots(1, len(nb) + 1, figsize=(1.3 * (len(nb) + 1), 1.7), layout="constrained")
-    images = [t["Xs_test"].flatten(0, 1)[query]] + [t["Xs_train"].flatten(0, 1)[int(i)] for i in nb]
-    shifts = [query % S] + [int(i) % S for i in nb]
-    names = [f"query {result['shifts'][shifts[0]]}"] + [f"{result['shifts'][s]}" for s in shifts[1:]]
-    for ax, img, s, name in zip(axes, images, shifts, names):
-        ax.imshow(img[0].cpu().float().numpy(), cmap="gray")
-        ax.set_xticks([]); ax.set_yticks([]); ax.set_title(name, fontsize=7)
-        for side in ax.spines.values():
-            side.set_color("red" if s == shifts[0] else "0.7"); side.set_linewidth(2 if s == shifts[0] else 0.5)
-    return fig
 
 # %% ../nbs/10b_invariance.ipynb #c037
 @dataclass

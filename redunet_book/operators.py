@@ -7,19 +7,17 @@ from __future__ import annotations
 
 from typing import NamedTuple, Optional
 
-import matplotlib.pyplot as plt
 import torch
-from matplotlib.figure import Figure
 from torch import Tensor
 
 from .core import check_eps_sq, check_features, check_positive, normalize
-from .rate import RateCoefficients, _coefficients, _prepare, class_samples, class_slots, rate_coefficients, rate_reduction
+from .rate import RateCoefficients, _coefficients, _prepare, class_samples, class_slots, rate_coefficients, rate_reduction  # noqa: F401 (re-exported)
 
 # %% auto #0
-__all__ = ['CLASS_COLORS', 'inverse_scaled_gram', 'expansion_operator', 'literal_expansion_operator', 'compression_operators',
-           'Operators', 'gradient_operators', 'literal_compression_operators', 'GradientTerms', 'gradient_terms',
-           'rate_reduction_gradient', 'literal_rate_reduction_gradient', 'plot_directions', 'gradient_ascent_step',
-           'Ascent', 'gradient_ascent', 'plot_feature_paths']
+__all__ = ['inverse_scaled_gram', 'expansion_operator', 'literal_expansion_operator', 'compression_operators', 'Operators',
+           'gradient_operators', 'literal_compression_operators', 'GradientTerms', 'gradient_terms',
+           'rate_reduction_gradient', 'literal_rate_reduction_gradient', 'gradient_ascent_step', 'Ascent',
+           'gradient_ascent']
 
 # %% ../nbs/03_gradient_operators.ipynb #c008
 def _eye(p: int, like: Tensor) -> Tensor:
@@ -176,74 +174,6 @@ def literal_rate_reduction_gradient(Z: Tensor, Pi: Tensor, eps_sq: float) -> Ten
         grad = grad - torch.trace(Pj) / m * C[j] @ Zp @ Pj
     return grad.T
 
-# %% ../nbs/03_gradient_operators.ipynb #c042
-CLASS_COLORS = plt.get_cmap("tab10").colors
-
-def _class_labels(membership: Tensor) -> Tensor:
-    "Integer labels for colouring: labels `(m,)` as they are, soft rows `(m, k)` by their argmax."
-    if not isinstance(membership, Tensor) or membership.ndim not in (1, 2):
-        raise ValueError("membership must be labels (m,) or soft rows (m, k)")
-    return (membership.argmax(1) if membership.ndim == 2 else membership).cpu()
-
-def _sphere_axes(n: int, ax=None, figsize=(4, 4)):
-    "(figure, axes) for drawing in R² or R³ (3-D axes when n = 3)."
-    if n not in (2, 3):
-        raise ValueError(f"plots need features in 2 or 3 dimensions, got n={n}")
-    if ax is None:
-        fig = plt.figure(figsize=figsize, layout="constrained")
-        ax = fig.add_subplot(projection="3d" if n == 3 else None)
-    elif (n == 3) != (getattr(ax, "name", "") == "3d"):
-        raise ValueError(f"features in {n} dimensions need {'3-D' if n == 3 else '2-D'} axes")
-    return ax.figure, ax
-
-def _draw_sphere(ax, n: int) -> None:
-    "The unit circle (n = 2) or a light wireframe of the unit sphere (n = 3), with axis labels."
-    t = torch.linspace(0, 2 * torch.pi, 200)
-    if n == 2:
-        ax.plot(t.cos().numpy(), t.sin().numpy(), color="0.8", lw=1, zorder=0)
-        ax.set(aspect="equal", xlim=(-1.45, 1.45), ylim=(-1.45, 1.45), xlabel="$z_1$", ylabel="$z_2$")
-    else:
-        u, v = torch.meshgrid(torch.linspace(0, 2 * torch.pi, 25), torch.linspace(0, torch.pi, 13), indexing="ij")
-        ax.plot_wireframe((u.cos() * v.sin()).numpy(), (u.sin() * v.sin()).numpy(), v.cos().numpy(), color="0.85", lw=0.4)
-        ax.set(xlim=(-1.1, 1.1), ylim=(-1.1, 1.1), zlim=(-1.1, 1.1), xlabel="$z_1$", ylabel="$z_2$", zlabel="$z_3$")
-        ax.set_box_aspect((1, 1, 1))
-
-# %% ../nbs/03_gradient_operators.ipynb #c043
-def plot_directions(Z: Tensor,  # (m, n) features, n = 2 or 3
-                    membership: Tensor,  # labels (m,) or soft rows (m, k), for colours
-                    directions: Tensor,  # (m, n) one arrow per feature
-                    ax=None,  # axes to draw on (3-D axes for n = 3), else a new figure
-                    title: Optional[str] = None,
-                    scale: Optional[float] = None,  # arrow = scale·direction; None: longest arrow 0.35
-                    tangent: bool = False,  # draw only the part (I − ẑẑᵀ)d tangent to the sphere at ẑ = z/‖z‖
-                   ) -> Figure:
-    "Features on the circle or sphere, coloured by class, with one arrow each, e.g. the terms of eq. (16) (Figs. 4–5)."
-    Z, D = check_features(Z), check_features(directions, "directions")
-    if D.shape != Z.shape:
-        raise ValueError(f"directions must have the shape of Z {tuple(Z.shape)}, got {tuple(D.shape)}")
-    if tangent:
-        U = normalize(Z)
-        D = D - (D * U).sum(1, keepdim=True) * U
-    n = Z.shape[1]
-    fig, ax = _sphere_axes(n, ax)
-    labels = _class_labels(membership)
-    if scale is None:
-        scale = 0.35 / max(float(D.norm(dim=1).max()), 1e-30)
-    Z, D = Z.detach().cpu().double(), scale * D.detach().cpu().double()
-    _draw_sphere(ax, n)
-    for c in labels.unique().tolist():
-        sel, color = labels == c, CLASS_COLORS[c % len(CLASS_COLORS)]
-        P, A = Z[sel].T.numpy(), D[sel].T.numpy()
-        if n == 2:
-            ax.quiver(*P, *A, angles="xy", scale_units="xy", scale=1, color=color, width=0.005, alpha=0.8)
-            ax.scatter(*P, s=8, color=color, zorder=3, label=f"class {c}")
-        else:
-            ax.quiver(*P, *A, color=color, lw=0.8, arrow_length_ratio=0.3, alpha=0.8)
-            ax.scatter(*P, s=6, color=color, depthshade=False, label=f"class {c}")
-    if title:
-        ax.set_title(title)
-    return fig
-
 # %% ../nbs/03_gradient_operators.ipynb #c046
 def _ascent_step(Z: Tensor, Pi: Tensor, eps_sq: float, eta: float) -> Tensor:
     "One step of eq. (13) for validated inputs."
@@ -288,31 +218,3 @@ def gradient_ascent(Z: Tensor,  # (m, n) features; projected onto the sphere fir
             if keep_path:
                 path.append(Z)
     return Ascent(Z, torch.stack(path) if keep_path else None, torch.stack(history))
-
-# %% ../nbs/03_gradient_operators.ipynb #c049
-def plot_feature_paths(path: Tensor,  # (T + 1, m, n) iterates, n = 2 or 3
-                       membership: Tensor,  # labels (m,) or soft rows (m, k), for colours
-                       ax=None,  # axes to draw on (3-D axes for n = 3), else a new figure
-                       title: Optional[str] = None,
-                      ) -> Figure:
-    "The paths of the features over the iterations of eq. (13) on the circle or sphere: start ○, end ●."
-    if not isinstance(path, Tensor) or path.ndim != 3:
-        raise ValueError(f"path must be a tensor of shape (T + 1, m, n), got {getattr(path, 'shape', type(path))}")
-    n = path.shape[2]
-    fig, ax = _sphere_axes(n, ax)
-    labels = _class_labels(membership)
-    P = path.detach().cpu().double()
-    _draw_sphere(ax, n)
-    for c in labels.unique().tolist():
-        sel, color = labels == c, CLASS_COLORS[c % len(CLASS_COLORS)]
-        Pc = P[:, sel].numpy()                                   # (T + 1, m_c, n)
-        if n == 2:
-            ax.plot(Pc[..., 0], Pc[..., 1], color=color, lw=0.6, alpha=0.5)
-        else:
-            for q in range(Pc.shape[1]):
-                ax.plot(*Pc[:, q].T, color=color, lw=0.6, alpha=0.5)
-        ax.scatter(*Pc[0].T, s=10, facecolors="none", edgecolors=color, lw=0.6)
-        ax.scatter(*Pc[-1].T, s=12, color=color, label=f"class {c}")
-    if title:
-        ax.set_title(title)
-    return fig

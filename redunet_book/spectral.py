@@ -21,7 +21,7 @@ from .vector import ReduNet, soft_membership
 __all__ = ['FORMS', 'check_signals', 'frequency_shape', 'spectral_weights', 'to_spectral', 'from_spectral', 'scaled_inverse',
            'woodbury_dense', 'apply_scaled_inverse', 'SpectralOperators', 'class_spectra', 'spectral_operators',
            'rate_terms_circ', 'rate_reduction_circ', 'SpectralReduLayer', 'SpectralReduNet',
-           'invariant_nearest_subspace', 'plot_kernels']
+           'invariant_nearest_subspace']
 
 # %% ../nbs/06_spectral_1d.ipynb #c005
 def check_signals(Z, name: str = "Z") -> Tensor:
@@ -445,44 +445,3 @@ def invariant_nearest_subspace(train_Z: Tensor,  # (m, C, *shape) training featu
     step = max(1, chunk // (T * k * math.prod(train_Z.shape[1:])))
     best = [ns.distances(circulant_family(part)).unflatten(0, (len(part), T)).amin(1) for part in test_Z.split(step)]
     return torch.cat(best).argmin(1)
-
-# %% ../nbs/06_spectral_1d.ipynb #c042
-import matplotlib.pyplot as plt
-from matplotlib.figure import Figure
-
-def _tile(K: Tensor, pad: float) -> Tensor:
-    "Tile kernels `(a, b, H, W)` into one `(a(H+1) − 1, b(W+1) − 1)` image, separated by `pad`."
-    a, b, H, W = K.shape
-    out = torch.full((a, H + 1, b, W + 1), pad, dtype=K.dtype)
-    out[:, :H, :, :W] = K.permute(0, 2, 1, 3)
-    return out.reshape(a * (H + 1), b * (W + 1))[:-1, :-1]
-
-def plot_kernels(kernels: Tensor,  # (C, C, T) or (C, C, H, W): ē or one c̄ʲ from `SpectralReduLayer.kernels`
-                 ax=None,  # axes to draw on, else a new figure
-                 title: Optional[str] = None,
-                 max_channels: int = 8,  # draw at most this many output and input channels
-                 mask_self: bool = False,  # blank the lag-0 self terms k[c, c, 0], so that the colours show the rest
-                ) -> Figure:
-    "A multi-channel convolution kernel (Prop. 5), centred: 1D, one row per (c, c′); 2D, a grid of H×W images (row c, column c′)."
-    if not isinstance(kernels, Tensor) or kernels.ndim not in (3, 4) or kernels.shape[0] != kernels.shape[1]:
-        raise ValueError(f"kernels must have shape (C, C, T) or (C, C, H, W), got {getattr(kernels, 'shape', type(kernels))}")
-    K = kernels[:max_channels, :max_channels].detach().cpu().double().clone()
-    if mask_self:
-        idx = torch.arange(K.shape[0])
-        K[(idx, idx) + (0,) * (K.ndim - 2)] = float("nan")
-    K = torch.roll(K, tuple(n // 2 for n in K.shape[2:]), tuple(range(2, K.ndim)))   # lag 0 in the middle
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(4, 3.2), layout="constrained")
-    c = K.shape[0]
-    img = K.reshape(c * c, -1) if K.ndim == 3 else _tile(K, float("nan"))
-    v = float(K.abs().nan_to_num(0).max())
-    im = ax.imshow(img.numpy(), cmap="RdBu_r", vmin=-v, vmax=v, aspect="auto" if K.ndim == 3 else "equal",
-                   interpolation="nearest")
-    if K.ndim == 3:
-        ax.set(xlabel="lag t (0 in the middle)", ylabel="channel pair (c, c′)", yticks=[])
-    else:
-        ax.set(xlabel="input channel c′", ylabel="output channel c", xticks=[], yticks=[])
-    ax.figure.colorbar(im, ax=ax, shrink=0.8)
-    if title:
-        ax.set_title(title)
-    return ax.figure

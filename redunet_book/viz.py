@@ -10,12 +10,17 @@ from typing import Callable, Mapping, Optional, Sequence
 import matplotlib.pyplot as plt
 import torch
 from matplotlib.figure import Figure
+from torch import Tensor
+
+from .core import check_features, normalize
 
 RATE_COLORS = {"R": "#1f77b4", "Rc": "#ff7f0e", "ΔR": "#2ca02c"}
+CLASS_COLORS = plt.get_cmap("tab10").colors  # class j is drawn in CLASS_COLORS[j % 10], in every chapter
 
 # %% auto #0
-__all__ = ['RATE_COLORS', 'plot_rate_bars', 'plot_rate_curves', 'cosine_similarity_matrix', 'plot_cosine_heatmap',
-           'figure_controls']
+__all__ = ['RATE_COLORS', 'CLASS_COLORS', 'plot_rate_bars', 'plot_rate_curves', 'cosine_similarity_matrix', 'plot_cosine_heatmap',
+           'plot_sphere_features', 'plot_directions', 'plot_feature_paths', 'plot_gaussian_run', 'plot_invariance',
+           'plot_neighbours', 'plot_kernels', 'figure_controls']
 
 # %% ../nbs/00b_viz.ipynb #c003
 def _figure(ax=None, figsize=(5, 3.2)):
@@ -78,8 +83,16 @@ def plot_cosine_heatmap(Z,  # (m, n) features, rows are samples
                         labels=None,  # (m,) integer labels: sort by class and mark the class blocks
                         ax=None, title: Optional[str] = None,
                         max_pixels: int = 500,  # draw every s-th sample so that at most this many rows show
+                        classes: Optional[Sequence[int]] = None,  # show only the samples of these classes (needs labels)
+                        colorbar: bool = True,  # draw the |cos| colour bar beside the heatmap
                        ) -> Figure:
-    "Heatmap of |cos| between all pairs of samples, sorted by class, with class boundaries (Figs. 15/16/28)."
+    "Heatmap of |cos| between all pairs of samples, sorted by class, with class boundaries (ReduNet Figs. 15/16/28, V-MCR² Fig. 2)."
+    if classes is not None:
+        if labels is None or not isinstance(Z, torch.Tensor):
+            raise ValueError("classes needs the features Z as a tensor and their labels")
+        labels = torch.as_tensor(labels)
+        keep = torch.isin(labels.cpu(), torch.as_tensor(list(classes), dtype=labels.dtype))
+        Z, labels = Z[keep.to(Z.device)], labels[keep.to(labels.device)]
     cos, order = cosine_similarity_matrix(Z, labels)
     step = max(1, -(-cos.shape[0] // max(1, int(max_pixels))))   # ceil(m / max_pixels)
     fig, ax = _figure(ax, figsize=(3.6, 3.2))
@@ -87,14 +100,249 @@ def plot_cosine_heatmap(Z,  # (m, n) features, rows are samples
     extent = (-0.5, cos.shape[0] - 0.5, cos.shape[0] - 0.5, -0.5)  # axes in sample units, whatever the step
     im = ax.imshow(shown, cmap="Blues", vmin=0, vmax=1, interpolation="nearest", extent=extent)
     if labels is not None:
-        counts = torch.bincount(torch.as_tensor(labels).cpu()[order.cpu()])
+        counts = torch.unique_consecutive(torch.as_tensor(labels).cpu()[order.cpu()], return_counts=True)[1]
         for edge in counts.cumsum(0)[:-1].tolist():
-            ax.axhline(edge - 0.5, color="0.4", lw=0.6); ax.axvline(edge - 0.5, color="0.4", lw=0.6)
+            ax.axhline(edge - 0.5, color="0.4", lw=0.6)
+            ax.axvline(edge - 0.5, color="0.4", lw=0.6)
     ax.set(xticks=[], yticks=[], xlabel="sample (sorted by class)")
-    fig.colorbar(im, ax=ax, shrink=0.8, label="|cos|")
+    if colorbar:
+        fig.colorbar(im, ax=ax, shrink=0.8, label="|cos|")
     if title:
         ax.set_title(title)
     return fig
+
+# %% ../nbs/00b_viz.ipynb #v101
+def _class_labels(membership: Tensor) -> Tensor:
+    "Integer labels for colouring: labels `(m,)` as they are, soft rows `(m, k)` by their argmax."
+    if not isinstance(membership, Tensor) or membership.ndim not in (1, 2):
+        raise ValueError("membership must be labels (m,) or soft rows (m, k)")
+    return (membership.argmax(1) if membership.ndim == 2 else membership).cpu()
+
+def _sphere_axes(n: int, ax=None, figsize=(4, 4)):
+    "(figure, axes) for drawing in R² or R³ (3-D axes when n = 3)."
+    if n not in (2, 3):
+        raise ValueError(f"plots need features in 2 or 3 dimensions, got n={n}")
+    if ax is None:
+        fig = plt.figure(figsize=figsize, layout="constrained")
+        ax = fig.add_subplot(projection="3d" if n == 3 else None)
+    elif (n == 3) != (getattr(ax, "name", "") == "3d"):
+        raise ValueError(f"features in {n} dimensions need {'3-D' if n == 3 else '2-D'} axes")
+    return ax.figure, ax
+
+def _draw_sphere(ax, n: int) -> None:
+    "The unit circle (n = 2) or a light wireframe of the unit sphere (n = 3), with axis labels."
+    t = torch.linspace(0, 2 * torch.pi, 200)
+    if n == 2:
+        ax.plot(t.cos().numpy(), t.sin().numpy(), color="0.8", lw=1, zorder=0)
+        ax.set(aspect="equal", xlim=(-1.45, 1.45), ylim=(-1.45, 1.45), xlabel="$z_1$", ylabel="$z_2$")
+    else:
+        u, v = torch.meshgrid(torch.linspace(0, 2 * torch.pi, 25), torch.linspace(0, torch.pi, 13), indexing="ij")
+        ax.plot_wireframe((u.cos() * v.sin()).numpy(), (u.sin() * v.sin()).numpy(), v.cos().numpy(), color="0.85", lw=0.4)
+        ax.set(xlim=(-1.1, 1.1), ylim=(-1.1, 1.1), zlim=(-1.1, 1.1), xlabel="$z_1$", ylabel="$z_2$", zlabel="$z_3$",
+               xticks=[-1, 0, 1], yticks=[-1, 0, 1], zticks=[-1, 0, 1])     # few ticks: small 3-D panels stay legible
+        ax.set_box_aspect((1, 1, 1))
+        ax.set_facecolor((1, 1, 1, 0))      # transparent: a neighbouring 3-D panel does not hide this one's z label
+
+def plot_sphere_features(Z: Tensor,  # (m, n) features, n = 2 or 3
+                         labels: Tensor,  # (m,) integer labels (or soft rows (m, k)), for colours
+                         ax=None,  # axes to draw on (3-D axes for n = 3), else a new figure
+                         title: Optional[str] = None,
+                         size: float = 6.0,  # marker size
+                        ) -> Figure:
+    "Scatter of features on the unit circle or sphere, one colour per class (ReduNet Figs. 15, 28, 29)."
+    Z = check_features(Z)
+    fig, ax = _sphere_axes(Z.shape[1], ax)
+    labels = _class_labels(labels)
+    P = Z.detach().cpu().double()
+    _draw_sphere(ax, Z.shape[1])
+    for c in labels.unique().tolist():
+        sel = labels == c
+        kw = dict(depthshade=False) if Z.shape[1] == 3 else {}
+        ax.scatter(*P[sel].T.numpy(), s=size, color=CLASS_COLORS[c % len(CLASS_COLORS)], label=f"class {c}", **kw)
+    if title:
+        ax.set_title(title)
+    return fig
+
+def plot_directions(Z: Tensor,  # (m, n) features, n = 2 or 3
+                    membership: Tensor,  # labels (m,) or soft rows (m, k), for colours
+                    directions: Tensor,  # (m, n) one arrow per feature
+                    ax=None,  # axes to draw on (3-D axes for n = 3), else a new figure
+                    title: Optional[str] = None,
+                    scale: Optional[float] = None,  # arrow = scale·direction; None: longest arrow 0.35
+                    tangent: bool = False,  # draw only the part (I − ẑẑᵀ)d tangent to the sphere at ẑ = z/‖z‖
+                   ) -> Figure:
+    "Features on the circle or sphere, coloured by class, with one arrow each, e.g. the terms of eq. (16) (ReduNet Figs. 4–5)."
+    Z, D = check_features(Z), check_features(directions, "directions")
+    if D.shape != Z.shape:
+        raise ValueError(f"directions must have the shape of Z {tuple(Z.shape)}, got {tuple(D.shape)}")
+    if tangent:
+        U = normalize(Z)
+        D = D - (D * U).sum(1, keepdim=True) * U
+    n = Z.shape[1]
+    fig, ax = _sphere_axes(n, ax)
+    labels = _class_labels(membership)
+    if scale is None:
+        scale = 0.35 / max(float(D.norm(dim=1).max()), 1e-30)
+    Z, D = Z.detach().cpu().double(), scale * D.detach().cpu().double()
+    _draw_sphere(ax, n)
+    for c in labels.unique().tolist():
+        sel, color = labels == c, CLASS_COLORS[c % len(CLASS_COLORS)]
+        P, A = Z[sel].T.numpy(), D[sel].T.numpy()
+        if n == 2:
+            ax.quiver(*P, *A, angles="xy", scale_units="xy", scale=1, color=color, width=0.005, alpha=0.8)
+            ax.scatter(*P, s=8, color=color, zorder=3, label=f"class {c}")
+        else:
+            ax.quiver(*P, *A, color=color, lw=0.8, arrow_length_ratio=0.3, alpha=0.8)
+            ax.scatter(*P, s=6, color=color, depthshade=False, label=f"class {c}")
+    if title:
+        ax.set_title(title)
+    return fig
+
+def plot_feature_paths(path: Tensor,  # (T + 1, m, n) iterates, n = 2 or 3
+                       membership: Tensor,  # labels (m,) or soft rows (m, k), for colours
+                       ax=None,  # axes to draw on (3-D axes for n = 3), else a new figure
+                       title: Optional[str] = None,
+                      ) -> Figure:
+    "The paths of the features over iterations (e.g. projected gradient ascent, eq. 13) on the circle or sphere: start ○, end ●."
+    if not isinstance(path, Tensor) or path.ndim != 3:
+        raise ValueError(f"path must be a tensor of shape (T + 1, m, n), got {getattr(path, 'shape', type(path))}")
+    n = path.shape[2]
+    fig, ax = _sphere_axes(n, ax)
+    labels = _class_labels(membership)
+    P = path.detach().cpu().double()
+    _draw_sphere(ax, n)
+    for c in labels.unique().tolist():
+        sel, color = labels == c, CLASS_COLORS[c % len(CLASS_COLORS)]
+        Pc = P[:, sel].numpy()                                   # (T + 1, m_c, n)
+        if n == 2:
+            ax.plot(Pc[..., 0], Pc[..., 1], color=color, lw=0.6, alpha=0.5)
+        else:
+            for q in range(Pc.shape[1]):
+                ax.plot(*Pc[:, q].T, color=color, lw=0.6, alpha=0.5)
+        ax.scatter(*Pc[0].T, s=10, facecolors="none", edgecolors=color, lw=0.6)
+        ax.scatter(*Pc[-1].T, s=12, color=color, label=f"class {c}")
+    if title:
+        ax.set_title(title)
+    return fig
+
+# %% ../nbs/00b_viz.ipynb #v111
+def plot_gaussian_run(run,  # a `gaussians.GaussianRun`, or any object with X_train, y_train, Z_train, y_test, test_path, test_history, net.history
+                      layer: Optional[int] = None,  # the layer ℓ of the test features shown (default: the last)
+                     ) -> Figure:
+    "ReduNet Figs. 15/28 for one run: X, Z (train) and the test features at `layer`; their |cos| heatmaps; the rate curves."
+    L = run.test_path.shape[0] - 1
+    layer = L if layer is None else int(layer)
+    if not 0 <= layer <= L:
+        raise ValueError(f"layer must be in [0, {L}], got {layer}")
+    n = run.X_train.shape[1]
+    fig = plt.figure(figsize=(8.5, 9.5), layout="constrained")
+    grid = fig.add_gridspec(3, 3, height_ratios=(1, 1, 0.8))
+    panels = ((run.X_train, run.y_train, "X", "training inputs"), (run.Z_train, run.y_train, "Z", f"training, ℓ = {L}"),
+              (run.test_path[layer], run.y_test, "test", f"ℓ = {layer}"))
+    for col, (Z, y, name, detail) in enumerate(panels):
+        plot_sphere_features(Z, y, fig.add_subplot(grid[0, col], projection="3d" if n == 3 else None), f"{name} ({detail})")
+        plot_cosine_heatmap(Z, y, fig.add_subplot(grid[1, col]), f"|cos|, {name}", colorbar=col == 2)   # one shared 0–1 scale
+    ax = fig.add_subplot(grid[2, :])
+    history, test_history = run.net.history.cpu(), run.test_history.cpu()
+    ax.plot(history[:, 2], label="ΔR, train")
+    ax.plot(test_history[:, 2], "--", label="ΔR, test")
+    ax.plot(history[:, 0], ":", label="R, train")
+    ax.plot(history[:, 1], ":", label="Rc, train")
+    ax.axvline(layer, color="0.5", lw=0.8)
+    ax.set(xlabel="layer ℓ", ylabel="nats", title="rates over the layers (test: measured with the true labels)")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncols=4, frameon=False)   # below the axis: no curve hidden
+    return fig
+
+# %% ../nbs/00b_viz.ipynb #v121
+def plot_invariance(result: dict,  # `invariance.run_invariance(..., keep=True)`: the last row carries its tensors
+                    title: str = "",  # a prefix for the panel titles
+                   ) -> Figure:
+    "ReduNet Fig. 16's four panels for the last channel count: |cos| among shifted inputs and features, the cross-class histogram, ΔR_circ per layer."
+    row, labels = result["rows"][-1], result["labels"]
+    t = row["tensors"]
+    ys = labels["train"].repeat_interleave(row["shifts"]).cpu()
+    fig, axes = plt.subplots(2, 2, figsize=(8, 6.4), layout="constrained")
+    axes = axes.ravel()
+    prefix = f"{title} " if title else ""
+    plot_cosine_heatmap(t["Xs_train"].flatten(0, 1).flatten(1).cpu(), ys, ax=axes[0], title=f"{prefix}inputs, all shifts")
+    plot_cosine_heatmap(t["Zs_train"].flatten(0, 1).flatten(1).cpu(), ys, ax=axes[1],
+                        title=f"{prefix}features, all shifts (C={row['channels']})")
+    bins = len(row["cos_features_hist"])
+    edges = torch.linspace(0, 1, bins + 1)[:-1].tolist()
+    for key, name in (("cos_inputs_hist", "inputs"), ("cos_features_hist", "features")):
+        counts = torch.tensor(row[key], dtype=torch.float64)
+        axes[2].bar(edges, (counts / counts.sum()).tolist(), width=1 / bins, align="edge", alpha=0.6, label=name)
+    axes[2].set(xlabel="|cos|, train vs test of other classes", ylabel="fraction of pairs",
+                title=f"{prefix}cross-class |cos|, all shifts")
+    axes[2].legend(frameon=False)
+    plot_rate_curves(range(len(row["delta_r_train"])), {"ΔR_circ train": row["delta_r_train"],
+                                                         "ΔR_circ test": row["delta_r_test"]}, "layer", ax=axes[3],
+                     title=f"{prefix}rate reduction")
+    return fig
+
+def plot_neighbours(result: dict,  # `invariance.run_equivariance(..., keep=True)`
+                    query: int = 0,  # index of a shifted test image (row i·S + s, S shifts per image)
+                    columns: int = 5,  # images per row
+                   ) -> Figure:
+    "ReduNet Fig. 30: a translated test image and its top training neighbours (by |cos| of the features); red frame: same translation."
+    t, S = result["tensors"], len(result["shifts"])
+    nb = t["neighbours"][query].cpu()
+    rows = -(-(len(nb) + 1) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(1.45 * columns, 1.65 * rows), layout="constrained", squeeze=False)
+    images = [t["Xs_test"].flatten(0, 1)[query]] + [t["Xs_train"].flatten(0, 1)[int(i)] for i in nb]
+    shifts = [query % S] + [int(i) % S for i in nb]
+    names = [f"query {result['shifts'][shifts[0]]}"] + [f"{result['shifts'][s]}" for s in shifts[1:]]
+    for ax in axes.ravel()[len(images):]:
+        ax.set_axis_off()
+    for ax, img, s, name in zip(axes.ravel(), images, shifts, names):
+        ax.imshow(img[0].cpu().float().numpy(), cmap="gray")
+        ax.set(xticks=[], yticks=[])
+        ax.set_title(name, fontsize=9)
+        same = s == shifts[0]
+        for side in ax.spines.values():
+            side.set_color("red" if same else "0.7")
+            side.set_linewidth(2 if same else 0.5)
+    return fig
+
+# %% ../nbs/00b_viz.ipynb #v131
+def _tile(K: Tensor, pad: float) -> Tensor:
+    "Tile kernels `(a, b, H, W)` into one `(a(H+1) − 1, b(W+1) − 1)` image, separated by `pad`."
+    a, b, H, W = K.shape
+    out = torch.full((a, H + 1, b, W + 1), pad, dtype=K.dtype)
+    out[:, :H, :, :W] = K.permute(0, 2, 1, 3)
+    return out.reshape(a * (H + 1), b * (W + 1))[:-1, :-1]
+
+def plot_kernels(kernels: Tensor,  # (C, C, T) or (C, C, H, W): ē or one c̄ʲ from `spectral.SpectralReduLayer.kernels`
+                 ax=None,  # axes to draw on, else a new figure
+                 title: Optional[str] = None,
+                 max_channels: int = 8,  # draw at most this many output and input channels
+                 mask_self: bool = False,  # blank the lag-0 self terms k[c, c, 0], so that the colours show the rest
+                ) -> Figure:
+    "A multi-channel convolution kernel (ReduNet Prop. 5), centred: 1D, one row per (c, c′); 2D, a grid of H×W images (row c, column c′)."
+    if not isinstance(kernels, Tensor) or kernels.ndim not in (3, 4) or kernels.shape[0] != kernels.shape[1]:
+        raise ValueError(f"kernels must have shape (C, C, T) or (C, C, H, W), got {getattr(kernels, 'shape', type(kernels))}")
+    K = kernels[:max_channels, :max_channels].detach().cpu().double().clone()
+    if mask_self:
+        idx = torch.arange(K.shape[0])
+        K[(idx, idx) + (0,) * (K.ndim - 2)] = float("nan")
+    K = torch.roll(K, tuple(n // 2 for n in K.shape[2:]), tuple(range(2, K.ndim)))   # lag 0 in the middle
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(4, 3.2), layout="constrained")
+    c = K.shape[0]
+    img = K.reshape(c * c, -1) if K.ndim == 3 else _tile(K, float("nan"))
+    v = float(K.abs().nan_to_num(0).max())
+    im = ax.imshow(img.numpy(), cmap="RdBu_r", vmin=-v, vmax=v, aspect="auto" if K.ndim == 3 else "equal",
+                   interpolation="nearest")
+    if K.ndim == 3:
+        T = K.shape[2]
+        ax.set(xlabel="lag t (0 in the middle)", ylabel="channel pair (c, c′)", yticks=[],
+               xticks=[0, T // 2, T - 1], xticklabels=[f"−{T // 2}", "0", str(T - 1 - T // 2)])
+    else:
+        ax.set(xlabel="input channel c′", ylabel="output channel c", xticks=[], yticks=[])
+    ax.figure.colorbar(im, ax=ax, shrink=0.8)
+    if title:
+        ax.set_title(title)
+    return ax.figure
 
 # %% ../nbs/00b_viz.ipynb #c011
 def figure_controls(draw: Callable[..., Optional[Figure]],  # called with the controls' values as keyword arguments; returns the figure (or draws on the current one)

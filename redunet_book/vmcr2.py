@@ -6,12 +6,10 @@
 from __future__ import annotations
 
 import time
-from typing import NamedTuple, Optional, Sequence
+from typing import NamedTuple, Optional
 
-import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
-from matplotlib.figure import Figure
 from torch import Tensor, nn
 
 from .classify import accuracy, nearest_subspace
@@ -23,8 +21,8 @@ from .rate import _coefficients, _prepare, class_samples, rate_terms
 __all__ = ['SPARSE_MAX_FRACTION', 'SPARSE_DEVICES', 'METHODS', 'psd_factor', 'variational_value', 'random_factor',
            'VariationalParams', 'VariationalTerms', 'Support', 'PenaltyParts', 'vmcr2_terms', 'literal_vmcr2_terms',
            'latch', 'vmcr2_gradients', 'Lipschitz', 'lipschitz_bounds', 'proximal_step', 'VariationalMCR2', 'Normalize',
-           'mnist_featurizer', 'Training', 'train_featurizer', 'features_of', 'evaluate_featurizer', 'plot_gram',
-           'MNISTComparison', 'mnist_tensors', 'compare_on_mnist']
+           'mnist_featurizer', 'Training', 'train_featurizer', 'features_of', 'evaluate_featurizer', 'MNISTComparison',
+           'mnist_tensors', 'compare_on_mnist']
 
 # %% ../nbs/08_vmcr2.ipynb #c005
 def _check_square(M, name: str = "M") -> Tensor:
@@ -170,7 +168,7 @@ def _penalty_parts(Z: Tensor, Pi: Tensor, Gamma: Tensor, with_Q: bool = True, su
         GtG = Gamma.mT @ Gamma if with_Q else None
         Q = GtG.square() if with_Q else None
         return PenaltyParts(cov_sq, P, w, X, XG, GtG, Q, None if Q is None else torch.linalg.matrix_norm(Q), None)
-    (k, s, d), q, n = X.shape, Gamma.shape[1], sup.idx.shape[1]
+    k, q, n = X.shape[0], Gamma.shape[1], sup.idx.shape[1]
     XG = X @ Gamma                                               # (k, s, q)
     XGs = X @ _support_atoms(Gamma, sup).mT                      # (k, s, n) XⱼΓₗ on the support
     P = XG.square_().sum(1).mT                                   # (q, k), in place: XG is not needed beyond XGs
@@ -586,30 +584,6 @@ def evaluate_featurizer(featurizer: nn.Module,  # trained f_θ
         with torch.no_grad():
             out["head_accuracy"] = accuracy(head(Zte).argmax(1), y_test.to(Zte.device))
     return out
-
-# %% ../nbs/08_vmcr2.ipynb #c049
-def plot_gram(Z: Tensor,  # (m, d) features
-              labels: Tensor,  # (m,) integer labels
-              ax=None, title: Optional[str] = None,
-              classes: Optional[Sequence[int]] = None,  # which classes to show (default: all)
-             ) -> Figure:
-    "Heatmap of |ZᵀZ| (paper convention) with the samples sorted by class (the V-MCR² paper's Fig. 2)."
-    Z = check_features(Z).detach().cpu().double()
-    labels = labels.detach().cpu()
-    if classes is not None:
-        keep = torch.isin(labels, torch.as_tensor(list(classes)))
-        Z, labels = Z[keep], labels[keep]
-    order = torch.argsort(labels, stable=True)
-    G = (Z[order] @ Z[order].T).abs()
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(3.4, 3.2), layout="constrained")
-    else:
-        fig = ax.figure
-    im = ax.imshow(G.numpy(), cmap="Blues", vmin=0, vmax=1, interpolation="nearest")
-    ax.set_xticks([]); ax.set_yticks([])
-    if title:
-        ax.set_title(title, fontsize=9)
-    return fig
 
 # %% ../nbs/08_vmcr2.ipynb #c059
 class MNISTComparison(NamedTuple):

@@ -57,7 +57,7 @@ def test_plot_helpers():
     fig = plot_rate_bars({"R": torch.tensor(2.0), "Rc": 1.0, "ΔR": 1.0}, title="t")
     assert isinstance(fig, Figure) and len(fig.axes[0].patches) == 3
     fig = plot_rate_curves([1, 2], {"R": [1, 2], "ΔR": [0.5, 0.7]}, xlabel="d")
-    assert [l.get_label() for l in fig.axes[0].lines] == ["R", "ΔR"]
+    assert [line.get_label() for line in fig.axes[0].lines] == ["R", "ΔR"]
     with pytest.raises(ValueError, match="at least one rate"):
         plot_rate_bars({})
     with pytest.raises(ValueError, match="has 1 points but x has 2"):
@@ -78,6 +78,41 @@ def test_cosine_similarity_matrix_sorted_and_safe():
         cosine_similarity_matrix(torch.ones(3))
     fig = plot_cosine_heatmap(Z, torch.tensor([1, 0, 1, 0]))
     assert len(fig.axes[0].lines) == 2                                    # one boundary line each way
+
+
+def test_cosine_heatmap_some_classes(gen):
+    "`classes=` keeps the samples of those classes only (V-MCR² Fig. 2 shows 10 of 100 classes); no colour bar on request."
+    from redunet_book.viz import plot_cosine_heatmap
+    Z, y = subspace_samples([1, 2, 1], 5, 10, generator=gen)
+    fig = plot_cosine_heatmap(Z, y + 3, title="t", classes=[4, 5], colorbar=False)
+    assert fig.axes[0].images[0].get_array().shape == (20, 20) and len(fig.axes) == 1
+    assert len(fig.axes[0].lines) == 2                                    # one class boundary, drawn both ways
+    with pytest.raises(ValueError, match="classes needs"):
+        plot_cosine_heatmap(Z, None, classes=[1])
+
+
+def test_sphere_helpers(gen):
+    import matplotlib.pyplot as plt
+    from redunet_book.viz import CLASS_COLORS, plot_sphere_features
+    Z, y = subspace_samples([1, 1, 1], n=3, samples_per_class=5, orthogonal=False, noise=0.1, generator=gen)
+    fig = plot_sphere_features(Z, y, title="s")
+    assert fig.axes[0].name == "3d" and fig.axes[0].get_title() == "s"
+    assert fig.axes[0].get_legend_handles_labels()[1] == ["class 0", "class 1", "class 2"]
+    assert tuple(fig.axes[0].collections[-1].get_facecolor()[0][:3]) == pytest.approx(CLASS_COLORS[2])
+    plt.close(fig)
+    with pytest.raises(ValueError, match="2 or 3"):
+        plot_sphere_features(torch.zeros(3, 4, dtype=torch.float64), torch.zeros(3, dtype=torch.long))
+
+
+def test_maths_modules_import_no_plotting():
+    "Only viz imports matplotlib: the maths and experiment modules load neither pyplot nor matplotlib (0.7 s saved)."
+    import subprocess
+    import sys
+    mods = ["vector", "operators", "spectral", "vmcr2", "gaussians", "invariance", "experiments", "finetune", "reproduce"]
+    code = ("import sys\n" + "".join(f"import redunet_book.{m}\n" for m in mods)
+            + "print(sorted({m.split('.')[0] for m in sys.modules if m.split('.')[0] in ('matplotlib', 'IPython', 'ipywidgets')}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]", out
 
 
 def test_figure_controls_redraws_in_place():

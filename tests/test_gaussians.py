@@ -10,8 +10,9 @@ import torch
 
 from redunet_book.core import make_generator
 from redunet_book.gaussians import (MIXTURES, GaussianConfig, cluster_accuracy, direction_cosines, gaussian_summary,
-                                    leading_directions, max_offdiagonal, mixture_centers, plot_gaussian_run,
-                                    plot_sphere_features, run_gaussian_mixture, sphere_gaussian_mixture)
+                                    leading_directions, max_offdiagonal, mixture_centers, run_gaussian_mixture,
+                                    sphere_gaussian_mixture)
+from redunet_book.viz import plot_gaussian_run, plot_sphere_features
 
 
 @pytest.mark.parametrize("name", sorted(MIXTURES))

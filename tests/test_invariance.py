@@ -1,5 +1,4 @@
 """Tests for redunet_book.invariance: shifts, equivariance of lifting + spectral ReduNet, cosine statistics, runners."""
-from pathlib import Path
 
 import pytest
 import torch
@@ -101,6 +100,24 @@ def test_equivariance_runner(tmp_path):
     out = run_equivariance(EquivarianceConfig(channels=4, kernel_size=3, num_layers=1, data_root=str(tmp_path), **FAKE), "cpu")
     assert out["n_queries"] == 90 and out["chance_same_shift"] == pytest.approx(1 / 9)
     assert out["same_shift_top1"] > out["chance_same_shift"]
+
+
+def test_figures_of_kept_results(tmp_path):
+    "The viz helpers draw what the runners return with keep=True (Fig. 16's four panels, Fig. 30)."
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from redunet_book.viz import plot_invariance, plot_neighbours
+    write_fake_mnist(tmp_path)
+    res = run_invariance(RotationConfig(data_root=str(tmp_path), **TINY_ROT), "cpu", keep=True)
+    fig = plot_invariance(res, "rotation:")
+    assert len(fig.axes) == 6 and fig.axes[0].get_title() == "rotation: inputs, all shifts"   # 4 panels + 2 colour bars
+    plt.close(fig)
+    eq = run_equivariance(EquivarianceConfig(channels=4, kernel_size=3, num_layers=1, top=4, data_root=str(tmp_path), **FAKE),
+                          "cpu", keep=True)
+    fig = plot_neighbours(eq, query=9 + 4, columns=3)                 # image 1, unshifted: 1 query + 4 neighbours
+    assert len(fig.axes) == 6 and fig.axes[0].get_title() == "query (0, 0)" and not fig.axes[5].axison
+    plt.close(fig)
 
 
 def test_invariance_on_device(tmp_path, device):

@@ -1,6 +1,7 @@
 """Tests for redunet_book.operators: E, Cʲ and the closed-form gradient against the literal formulas and
 autograd (float64), the Woodbury / Cholesky / eigenvalue sides, Remark 2 and eq. (18), empty classes,
-dtypes and devices, projected gradient ascent, the plotting helpers, and bad input."""
+dtypes and devices, projected gradient ascent, the plotting helpers (now in redunet_book.viz) on the operators' output,
+and bad input."""
 import math
 
 import matplotlib
@@ -15,9 +16,9 @@ from redunet_book.data import subspace_samples  # noqa: E402
 from redunet_book.operators import (Ascent, Operators, compression_operators, expansion_operator,  # noqa: E402
                                     gradient_ascent, gradient_ascent_step, gradient_operators, gradient_terms,
                                     inverse_scaled_gram, literal_compression_operators, literal_expansion_operator,
-                                    literal_rate_reduction_gradient, plot_directions, plot_feature_paths,
-                                    rate_coefficients, rate_reduction_gradient)
+                                    literal_rate_reduction_gradient, rate_coefficients, rate_reduction_gradient)
 from redunet_book.rate import rate_reduction  # noqa: E402
+from redunet_book.viz import plot_directions, plot_feature_paths  # noqa: E402
 
 SHAPES = [(40, 6, 3), (12, 30, 4), (25, 25, 5), (7, 3, 7), (200, 16, 10)]
 F64 = dict(dtype=torch.float64)

@@ -300,7 +300,7 @@ def test_plot_kernels(gen):
     import matplotlib
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
-    from redunet_book.spectral import plot_kernels
+    from redunet_book.viz import plot_kernels
     for shape in [(6,), (3, 4)]:
         Z = signals(gen, 5, 3, shape)
         layer = layer_from(Z, membership_matrix(torch.tensor([0, 0, 1, 1, 1]), 5, dtype=Z.dtype))

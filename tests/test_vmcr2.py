@@ -1,18 +1,15 @@
 """Tests for redunet_book.vmcr2: Proposition 3.1 / Theorem 2.1, the V-MCR² objective (7) against its literal form,
 closed-form gradients (eqs. 10-11) against autograd, latching (Algorithm 2), the Lipschitz bound L_A, the proximal
 step and trainer (Algorithm 1), the training runners, empty classes, dtypes and devices, and bad input."""
-import matplotlib
 import pytest
 import torch
 from torch import nn
 
-matplotlib.use("Agg")
-
-from redunet_book.core import membership_matrix, normalize  # noqa: E402
-from redunet_book.data import subspace_samples  # noqa: E402
-from redunet_book.rate import rate_reduction  # noqa: E402
-from redunet_book.vmcr2 import (METHODS, MNISTComparison, Normalize, VariationalMCR2, VariationalParams,  # noqa: E402
-                                latch, lipschitz_bounds, literal_vmcr2_terms, mnist_featurizer, plot_gram,
+from redunet_book.core import membership_matrix, normalize
+from redunet_book.data import subspace_samples
+from redunet_book.rate import rate_reduction
+from redunet_book.vmcr2 import (METHODS, MNISTComparison, Normalize, VariationalMCR2, VariationalParams,
+                                latch, lipschitz_bounds, literal_vmcr2_terms, mnist_featurizer,
                                 proximal_step, psd_factor, random_factor, train_featurizer, evaluate_featurizer,
                                 variational_value, vmcr2_gradients, vmcr2_terms)
 
@@ -325,12 +322,6 @@ def test_mnist_featurizer_and_presets():
     book, paper = MNISTComparison.preset("book"), MNISTComparison.preset("paper")
     assert paper.batch_size == 1000 and paper.optimizer == "sgd" and paper.lr == 1e-3 and paper.lr_ce == 1e-2
     assert book.steps < paper.steps and book.n_train_per_class < paper.n_train_per_class
-
-
-def test_plot_gram(gen):
-    Z, y = subspace_samples([1, 2], 5, 10, generator=gen)
-    fig = plot_gram(Z, y, title="t", classes=[1])
-    assert fig.axes[0].images[0].get_array().shape == (10, 10)
 
 
 # --- bad input
