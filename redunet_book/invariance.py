@@ -14,7 +14,7 @@ from torch import Tensor
 
 from .classify import NearestSubspace, accuracy
 from .core import check_int, normalize, resolve_device
-from .data import balanced_split, cyclic_translations, load_mnist, polar_resample
+from .data import cyclic_translations, mnist_sets, polar_resample
 from .experiments import ExperimentConfig, register_experiment
 from .lifting import Lifting
 from .spectral import SpectralReduNet
@@ -45,7 +45,8 @@ class InvarianceConfig(ExperimentConfig):
     histogram_bins: int = 50  # bins of the |cos| histograms on [0, 1]
     seed: int = 0  # seed of the split and of the lifting kernels
     dtype: str = "float32"  # 'float32' or 'float64'
-    data_root: Optional[str] = None  # MNIST folder (default: load_mnist's search order)
+    data_root: Optional[str] = None  # MNIST folder (default: $REDUNET_DATA, else the user cache folder)
+    split: str = "test"  # 'test' (both sets from the test split), 'official' or 'auto' (see `data.mnist_sets`)
     verify_checksums: bool = True  # check the files' SHA-256 (off only for synthetic test files)
 
 # %% ../nbs/10b_invariance.ipynb #c006
@@ -59,7 +60,7 @@ class RotationConfig(InvarianceConfig):
     @classmethod
     def paper(cls) -> "RotationConfig":
         return cls(train_per_class=10, test_per_class=10, channels_grid=(5, 10, 15, 20), num_layers=40,
-                   num_angles=200, num_radii=15, stride=10, plain_layers=40)
+                   num_angles=200, num_radii=15, stride=10, plain_layers=40, split="auto")
 
 # %% ../nbs/10b_invariance.ipynb #c007
 @dataclass
@@ -74,7 +75,7 @@ class TranslationConfig(InvarianceConfig):
     @classmethod
     def paper(cls) -> "TranslationConfig":
         return cls(train_per_class=10, test_per_class=10, channels_grid=(5, 15, 35, 55, 75), num_layers=25,
-                   stride=7, plain_layers=25)
+                   stride=7, plain_layers=25, split="auto")
 
 # %% ../nbs/10b_invariance.ipynb #c010
 TABLE14_PAPER = dict(channels=[5, 10, 15, 20], train_acc=[1.0, 1.0, 1.0, 1.0], test_acc=[0.560, 0.610, 0.610, 0.610],
@@ -88,17 +89,18 @@ PLAIN_VS_INVARIANT_SLIDES = dict(  # Ma's slides: 'Network performance on digits
 
 # %% ../nbs/10b_invariance.ipynb #c012
 def invariance_data(config: InvarianceConfig, device=None) -> dict:
-    "The disjoint balanced MNIST sets of `config` as float inputs `(m, C_in, Γ)` (rotation) or `(m, 1, 28, 28)` (translation)."
-    images, labels = load_mnist(config.data_root, "test", verify=config.verify_checksums)
-    tr, te = balanced_split(labels, config.train_per_class, config.test_per_class, seed=config.seed, num_classes=10)
+    "The balanced MNIST sets of `config` (`data.mnist_sets`) as float inputs `(m, C_in, Γ)` (rotation) or `(m, 1, 28, 28)` (translation)."
+    sets = mnist_sets(config.train_per_class, config.test_per_class, config.seed, config.split, config.data_root,
+                      verify=config.verify_checksums)
     dtype, device = getattr(torch, config.dtype), resolve_device(device)
-    x = images.to(dtype) / 255
-    if isinstance(config, RotationConfig):
-        X = polar_resample(x, config.num_angles, config.num_radii)              # (N, C, Γ): rotation = cyclic shift
-    else:
-        X = x[:, None]                                                          # (N, 1, 28, 28)
-    return dict(X_train=X[tr].to(device), y_train=labels[tr].to(device), X_test=X[te].to(device),
-                y_test=labels[te].to(device), dims=X.ndim - 2)
+    def inputs(images):
+        x = images.to(dtype) / 255
+        if isinstance(config, RotationConfig):
+            return polar_resample(x, config.num_angles, config.num_radii).to(device)   # (N, C, Γ): rotation = cyclic shift
+        return x[:, None].to(device)                                                  # (N, 1, 28, 28)
+    X_train = inputs(sets.train_images)
+    return dict(X_train=X_train, y_train=sets.train_labels.to(device), X_test=inputs(sets.test_images),
+                y_test=sets.test_labels.to(device), dims=X_train.ndim - 2, description=sets.description)
 
 def all_shifts(X: Tensor,  # (m, C, T) signals or (m, C, H, W) images
                stride: int,  # shifts by multiples of `stride` along every spatial axis
@@ -213,7 +215,8 @@ def run_invariance(config: InvarianceConfig, device=None, keep: bool = False) ->
     d = invariance_data(config, device)
     last = len(config.channels_grid) - 1
     rows = [invariance_row(d, int(c), config, keep and i == last) for i, c in enumerate(config.channels_grid)]
-    out = dict(n_train=len(d["y_train"]), n_test=len(d["y_test"]), input_shape=list(d["X_train"].shape[1:]), rows=rows)
+    out = dict(data=d["description"], n_train=len(d["y_train"]), n_test=len(d["y_test"]),
+               input_shape=list(d["X_train"].shape[1:]), rows=rows)
     if config.plain_layers > 0:
         out["plain"] = plain_comparison(d, config)
     if keep:
@@ -236,12 +239,13 @@ class EquivarianceConfig(ExperimentConfig):
     top: int = 9  # neighbours per query
     seed: int = 0
     dtype: str = "float32"
-    data_root: Optional[str] = None
+    data_root: Optional[str] = None  # MNIST folder (default: $REDUNET_DATA, else the user cache folder)
+    split: str = "test"  # 'test', 'official' or 'auto' (see `data.mnist_sets`)
     verify_checksums: bool = True
 
     @classmethod
     def paper(cls) -> "EquivarianceConfig":
-        return cls(train_per_class=50, test_per_class=10, channels=16, num_layers=30)
+        return cls(train_per_class=50, test_per_class=10, channels=16, num_layers=30, split="auto")
 
 # %% ../nbs/10b_invariance.ipynb #c038
 def canonical_shifts(X: Tensor,  # (m, C, H, W) images
@@ -265,7 +269,7 @@ def top_neighbours(Q: Tensor,  # (q, n) query features
 def run_equivariance(config: EquivarianceConfig, device=None, keep: bool = False) -> dict:
     "Construct the 2D spectral ReduNet on unshifted images, then rank all 9 shifts of every training image for every shifted query."
     d = invariance_data(TranslationConfig(train_per_class=config.train_per_class, test_per_class=config.test_per_class,
-                                          seed=config.seed, dtype=config.dtype, data_root=config.data_root,
+                                          seed=config.seed, dtype=config.dtype, data_root=config.data_root, split=config.split,
                                           verify_checksums=config.verify_checksums), device)
     cfg = InvarianceConfig(kernel_size=config.kernel_size, num_layers=config.num_layers, eps_sq=config.eps_sq,
                            eta=config.eta, lam=config.lam, seed=config.seed)
@@ -281,7 +285,7 @@ def run_equivariance(config: EquivarianceConfig, device=None, keep: bool = False
     q_label = d["y_test"].repeat_interleave(S)
     same_shift = (idx % S) == q_shift[:, None]
     same_class = d["y_train"][idx // S] == q_label[:, None]
-    out = dict(n_train=len(d["y_train"]), n_queries=len(Zs_te), shifts=shifts, layers=len(net.layers),
+    out = dict(data=d["description"], n_train=len(d["y_train"]), n_queries=len(Zs_te), shifts=shifts, layers=len(net.layers),
                same_shift_top1=float(same_shift[:, 0].float().mean()), same_shift_topk=float(same_shift.float().mean()),
                same_class_top1=float(same_class[:, 0].float().mean()), same_class_topk=float(same_class.float().mean()),
                chance_same_shift=1 / S)

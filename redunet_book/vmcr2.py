@@ -14,7 +14,7 @@ from torch import Tensor, nn
 
 from .classify import accuracy, nearest_subspace
 from .core import by_scale, check_eps_sq, check_features, check_int, check_positive, make_generator, membership_matrix
-from .data import balanced_split, load_mnist
+from .data import mnist_sets
 from .rate import _coefficients, _prepare, class_samples, rate_terms
 
 # %% auto #0
@@ -602,23 +602,23 @@ class MNISTComparison(NamedTuple):
     eps_sq: float = 0.5
     mu: float = 1.0
     seed: int = 0
+    split: str = "test"  # 'test', 'official' or 'auto' (see `data.mnist_sets`)
 
     @classmethod
     def preset(cls, scale: Optional[str] = None) -> "MNISTComparison":
         "The book-scale (CPU, seconds) or paper-scale (Table 2 protocol as far as the data allows) settings."
         return by_scale(book=cls(20, 50, 128, 20, 8, None, "adam", 1e-3, 1e-3, 4, in_size=16),
-                        paper=cls(500, 380, 128, 20, 1000, 1000, "sgd", 1e-3, 1e-2, 250), scale=scale)
+                        paper=cls(500, 380, 128, 20, 1000, 1000, "sgd", 1e-3, 1e-2, 250, split="auto"), scale=scale)
 
 def mnist_tensors(cfg: MNISTComparison, root=None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    "Disjoint, balanced, seeded train/test sets from the MNIST test split: images (N, 1, s, s) in [0, 1] (s = cfg.in_size), labels."
-    images, labels = load_mnist(root, split="test")
-    tr, te = balanced_split(labels, cfg.n_train_per_class, cfg.n_test_per_class, seed=cfg.seed)
-    def prep(i):
-        x = images[i].float().div(255)[:, None]                                 # (N, 1, 28, 28)
+    "Balanced, seeded train/test sets (`data.mnist_sets` with `cfg.split`): images (N, 1, s, s) in [0, 1] (s = cfg.in_size), labels."
+    sets = mnist_sets(cfg.n_train_per_class, cfg.n_test_per_class, cfg.seed, cfg.split, root)
+    def prep(images):
+        x = images.float().div(255)[:, None]                                    # (N, 1, 28, 28)
         if cfg.in_size == 32:
             return F.pad(x, (2, 2, 2, 2))                                      # the paper's 32 x 32
         return F.interpolate(x, size=(cfg.in_size, cfg.in_size), mode="bilinear", antialias=True, align_corners=False)
-    return prep(tr), labels[tr], prep(te), labels[te]
+    return prep(sets.train_images), sets.train_labels, prep(sets.test_images), sets.test_labels
 
 def compare_on_mnist(cfg: MNISTComparison,  # the settings (see `MNISTComparison.preset`)
                      device=None,  # where to train (default CPU)
