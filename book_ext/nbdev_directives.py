@@ -6,7 +6,8 @@ displayed. This Sphinx extension rewrites every `.ipynb` source in the `source-r
 *before* myst-nb parses and executes it:
 
 - every `#| ...` line is removed from code cells (nbdev's leading directive block, and any stray
-  `#|` comment line further down, which nbdev would not read but a reader would see);
+  `#|` comment line further down, which nbdev would not read but a reader would see), and from
+  markdown cells (nbdev exports a `#| export` markdown cell of the index into the package docstring);
 - directives become the cell tags that myst-nb / Jupyter Book understand (existing tags are kept):
 
   ========================================  =====================================================
@@ -128,8 +129,12 @@ def _meta_directives(metadata: dict[str, Any]) -> dict[str, str]:
 
 
 def process_cell(cell: dict[str, Any]) -> dict[str, Any]:
-    """Strip `#|` lines from one code cell (in place) and add the matching tags; returns the cell."""
-    if cell.get("cell_type") != "code":
+    """Strip `#|` lines from one code or markdown cell (in place) and add the matching tags; returns the cell.
+
+    Markdown cells carry directives too: nbdev exports a markdown cell marked `#| export` in the
+    index notebook into the package's docstring (`help(redunet_book)`).
+    """
+    if cell.get("cell_type") not in ("code", "markdown"):
         return cell
     source = cell.get("source", "")
     if isinstance(source, list):

@@ -163,6 +163,8 @@ def copy_mnist(source,  # an offline mirror folder holding the split's files (or
 # %% ../nbs/00_fetch.ipynb #c017
 class DataUnavailable(FileNotFoundError):
     "A data split that could be neither found, nor downloaded, nor copied from a mirror folder."
+    def __init__(self, message: str):  # one line saying what is missing and what to do
+        super().__init__(message)
 
 def ensure_mnist(split: str = "test",  # 'train' or 'test'
                  root=None,  # data folder (default: $REDUNET_DATA, else the user cache folder)

@@ -94,11 +94,14 @@ def test_code_without_directives_is_unchanged():
     assert run_cell(src) == (src, [])
 
 
-def test_markdown_cells_are_untouched():
-    nb = new_notebook(cells=[new_markdown_cell("#| hide\nSome *text* with $x$.")])
+def test_markdown_cells_lose_their_directives():
+    "nbdev exports a `#| export` markdown cell of the index into the package docstring: the line must not show."
+    nb = new_notebook(cells=[new_markdown_cell("#| export\nSome *text* with $x$.\n#|not a directive here? still a #| line"),
+                             new_markdown_cell("#| hide\nHidden."), new_markdown_cell("No directive, # | here.")])
     out = nd.process_notebook(nb)
-    assert out.cells[0].source == "#| hide\nSome *text* with $x$."
-    assert "tags" not in out.cells[0].metadata
+    assert out.cells[0].source == "Some *text* with $x$." and "tags" not in out.cells[0].metadata
+    assert out.cells[1].source == "Hidden." and out.cells[1].metadata["tags"] == ["remove-cell"]
+    assert out.cells[2].source == "No directive, # | here."
 
 
 def test_metadata_form_directives():
