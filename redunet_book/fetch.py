@@ -18,7 +18,7 @@ from typing import Optional, Sequence
 # %% auto #0
 __all__ = ['MNIST_FILES', 'MNIST_SHA256', 'MNIST_MIRRORS', 'DATA_ENV', 'MIRROR_ENV', 'check_split', 'sha256_file', 'verified',
            'cache_folder', 'data_folder', 'mnist_folders', 'find_file', 'find_mnist', 'download_mnist', 'copy_mnist',
-           'DataUnavailable', 'ensure_mnist', 'build_parser', 'main']
+           'DataUnavailable', 'ensure_mnist', 'program_name', 'build_parser', 'main']
 
 # %% ../nbs/00_fetch.ipynb #c005
 MNIST_FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -197,9 +197,15 @@ def ensure_mnist(split: str = "test",  # 'train' or 'test'
         "them from, or run `python -m redunet_book.fetch` where a network exists")
 
 # %% ../nbs/00_fetch.ipynb #c021
+def program_name(module: str,  # e.g. 'redunet_book.fetch'
+                 script: str,  # its console script, e.g. 'redunet-data'
+                ) -> str:
+    "How the user called the command, for its usage line: the console script's name, else `python -m module`."
+    return script if Path(sys.argv[0]).name == script else f"python -m {module}"
+
 def build_parser() -> argparse.ArgumentParser:
-    "The argument parser of `python -m redunet_book.fetch`."
-    p = argparse.ArgumentParser(prog="python -m redunet_book.fetch",
+    "The argument parser of `python -m redunet_book.fetch` (`redunet-data`)."
+    p = argparse.ArgumentParser(prog=program_name("redunet_book.fetch", "redunet-data"),
                                 description="Make the MNIST files available: found in the data folder, else downloaded "
                                             "(SHA-256 checked), else copied from an offline mirror folder.")
     p.add_argument("--root", default=None, help=f"data folder (default: ${DATA_ENV}, else {cache_folder()})")

@@ -22,7 +22,7 @@ import torch
 
 from .core import SCALES, get_scale
 from .experiments import EXPERIMENTS, annotation_name, get_experiment, run_experiment
-from .fetch import DATA_ENV, data_folder, find_mnist
+from .fetch import DATA_ENV, data_folder, find_mnist, program_name
 from . import finetune as _finetune  # noqa: F401  registers table2
 from . import invariance as _invariance  # noqa: F401  registers rotation, translation, equivariance
 
@@ -174,7 +174,7 @@ class ArgumentParser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     "The argument parser of `python -m redunet_book.reproduce`."
-    p = ArgumentParser(prog="python -m redunet_book.reproduce",
+    p = ArgumentParser(prog=program_name("redunet_book.reproduce", "redunet-reproduce"),
                        description="Run one registered redunet-book experiment and write results/NAME.json.")
     p.add_argument("name", nargs="?", help="experiment name, or 'list'")
     p.add_argument("--list", action="store_true", help="list the registered experiments and exit")
