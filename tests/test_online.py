@@ -40,6 +40,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+import tomllib
 import yaml
 
 try:
@@ -578,3 +579,70 @@ def test_pages_workflow():
     deploy = wf["jobs"]["deploy"]
     assert deploy["permissions"] == {"pages": "write", "id-token": "write"}
     assert any(s.get("uses", "").startswith("actions/deploy-pages@") for s in deploy["steps"])
+
+
+# --- The hidden first cell of every chapter: Colab / Binder install ---------------------------------
+
+# Chapters that read MNIST (they also provision it in their first cell, where the package was missing).
+MNIST_CHAPTERS = {"08_vmcr2", "10_experiments", "10b_invariance", "10c_finetune", "11_reproduce"}
+# 00_fetch and 00a_data read MNIST only in demos with a documented fallback (fake files, scikit-learn digits).
+READS_MNIST = re.compile(r"\b(load_mnist|mnist_sets|mnist_vectors|mnist_tensors|compare_on_mnist|invariance_data|"
+                         r"table2_data|run_table18|run_table2|run_rotation|run_translation|run_equivariance|"
+                         r"run_invariance|run_experiment)\(|\bmain\(\[")
+
+
+def _chapters() -> list[Path]:
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf8"))
+    files = [c["file"] for part in toc["parts"] for c in part["chapters"]]
+    return [ROOT / f"{f}.ipynb" for f in files if f.startswith("nbs/") and (ROOT / f"{f}.ipynb").exists()]
+
+
+def _run_install_cell(source: str, package_missing: bool) -> dict:
+    "Run a first cell as IPython would (magics transformed), with pip and the MNIST fetch recorded instead of done."
+    import importlib.util
+
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    from redunet_book import fetch
+
+    calls = {"magics": [], "ensure_mnist": 0}
+
+    class FakeIPython:
+        def run_line_magic(self, name, line, *a):
+            calls["magics"].append(f"%{name} {line}")
+
+    real_find_spec = importlib.util.find_spec
+
+    def find_spec(name, *a, **k):
+        return None if package_missing and name == "redunet_book" else real_find_spec(name, *a, **k)
+
+    def ensure_mnist(*a, **k):
+        calls["ensure_mnist"] += 1
+
+    code = TransformerManager().transform_cell(source)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(importlib.util, "find_spec", find_spec)
+        mp.setattr(fetch, "ensure_mnist", ensure_mnist)
+        exec(compile(code, "<install cell>", "exec"), {"get_ipython": FakeIPython})  # noqa: S102  the cell under test
+    return calls
+
+
+def test_every_chapter_starts_with_the_install_cell():
+    "Opened on Colab (no package), a chapter's first, hidden cell installs it; in the book's environment it does nothing."
+    repo = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf8"))["project"]["urls"]["Repository"]
+    pip = f'pip install --quiet "redunet-book[notebooks] @ git+{repo}"'
+    chapters = _chapters()
+    assert len(chapters) >= 20
+    for path in chapters:
+        nb = json.loads(path.read_text(encoding="utf8"))
+        first = nb["cells"][0]
+        source = "".join(first["source"])
+        assert first["cell_type"] == "code" and source.startswith("#| hide\n"), f"{path.name}: no hidden install cell first"
+        assert _run_install_cell(source, package_missing=False) == {"magics": [], "ensure_mnist": 0}, path.name
+        calls = _run_install_cell(source, package_missing=True)
+        assert calls["magics"] == [f"%{pip}"], (path.name, calls)
+        assert calls["ensure_mnist"] == (path.stem in MNIST_CHAPTERS), (path.name, calls)
+        cells = ("".join(c["source"]) for c in nb["cells"][1:] if c["cell_type"] == "code")
+        rest = "\n".join(c for c in cells if not c.startswith(("#| export", "#|export")))     # what the chapter runs
+        if path.stem not in ("00_fetch", "00a_data"):
+            assert bool(READS_MNIST.search(rest)) == (path.stem in MNIST_CHAPTERS), f"{path.name}: MNIST_CHAPTERS is stale"
