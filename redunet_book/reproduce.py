@@ -232,17 +232,36 @@ def main(argv: Optional[Sequence[str]] = None) -> Optional[Path]:
     print(f"{args.name} ({plan['scale']} scale, {record['seconds']:.1f} s on {record['device']}) → {path}")
     return path
 
-def portable_command(command: str) -> str:
-    "A record's command as a reader can run it: without the `--data`/`--out` folders of the machine that ran it."
-    words, out, skip = shlex.split(command), [], False
-    for w in words:
-        if skip:
-            skip = False
-        elif w in ("--data", "--out"):
-            skip = True
-        elif not w.startswith(("--data=", "--out=")):
+def portable_command(command: str, record: str) -> str:
+    """The command of a record as a reader would type it in the repository: no machine's paths.
+
+    `record` is where the record lies in the repository (`results/table18.json`). The recorded command
+    (kept as it is in the file) may name a scratch data folder (`--data`), an output folder or file
+    outside the repository (`--out`) or a script by an absolute path. Shown instead: no `--data` (the
+    reader's MNIST is found as chapter 00_fetch says), scripts by their path in the repository, and
+    `--out` only where the recorded command had one, pointing at the record's own place in `results/`
+    (left out where that is the default of `python -m redunet_book.reproduce`, `results`).
+    """
+    words = command.split()          # recorded as " ".join(argv): split on spaces, not as shell words
+    folder = record.rsplit("/", 1)[0] if "/" in record else "."
+    reproduce = "redunet_book.reproduce" in words
+    out, i = [], 0
+    while i < len(words):
+        w = words[i]
+        flag, eq, value = w.partition("=")
+        if flag in ("--data", "--out"):
+            if not eq:
+                i += 1                   # the value is the next word
+            if flag == "--out":
+                target = folder if reproduce else record
+                if not (reproduce and target == "results"):
+                    out += ["--out", target]
+        elif w.endswith(".py") and "benchmarks/" in w:
+            out.append("benchmarks/" + w.rsplit("benchmarks/", 1)[1])
+        else:
             out.append(w)
-    return shlex.join(out)
+        i += 1
+    return " ".join(out)
 
 # %% ../nbs/11_reproduce.ipynb #c012
 if __name__ == "__main__" and getattr(globals().get("__spec__"), "name", None) == "redunet_book.reproduce":
