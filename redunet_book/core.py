@@ -32,6 +32,8 @@ def check_features(Z, name: str = "Z", ndim: Union[int, tuple, None] = 2, min_sa
     if allowed is not None and Z.ndim not in allowed:
         want = " or ".join(str(a) for a in allowed)
         raise ValueError(f"{name} must have {want} dimensions (samples first), got shape {tuple(Z.shape)}")
+    if Z.ndim == 0:
+        raise ValueError(f"{name} must be batch first (samples along dimension 0), got a 0-d tensor")
     if Z.shape[0] < min_samples:
         raise ValueError(f"{name} must have at least {min_samples} sample(s) in its first dimension, got shape {tuple(Z.shape)}")
     if not bool(torch.isfinite(Z).all()):
@@ -122,10 +124,12 @@ def normalize(Z: Tensor) -> Tensor:
     Z = check_features(Z, ndim=None, min_samples=0)
     if Z.ndim < 2:
         raise ValueError(f"Z must be batch first with at least 2 dimensions (m, ...), got shape {tuple(Z.shape)}")
-    norms = Z.flatten(1).norm(dim=1)
-    if Z.shape[0] and float(norms.min()) == 0:
-        raise ValueError(f"Z has a zero sample (row {int(norms.argmin())}); it cannot be projected onto the sphere")
-    return Z / norms.reshape((-1,) + (1,) * (Z.ndim - 1))
+    flat = Z.flatten(1)
+    scale = flat.abs().amax(dim=1, keepdim=True) if flat.shape[1] else flat.new_zeros(flat.shape[0], 1)
+    if Z.shape[0] and float(scale.min()) == 0:
+        raise ValueError(f"Z has a zero sample (row {int(scale.argmin())}); it cannot be projected onto the sphere")
+    flat = flat / scale                                 # rows scaled to max |entry| = 1: the norm neither overflows nor underflows
+    return (flat / flat.norm(dim=1, keepdim=True)).reshape(Z.shape)
 
 # %% ../nbs/00_core.ipynb #c017
 def make_generator(seed: Optional[int] = None, device=None) -> torch.Generator:

@@ -118,3 +118,28 @@ def test_scale_switch(monkeypatch):
     monkeypatch.setenv("REDUNET_BOOK_SCALE", "huge")
     with pytest.raises(ValueError, match="REDUNET_BOOK_SCALE must be one of"):
         get_scale()
+
+
+@pytest.mark.parametrize("scale", [1e20, 1e30, 1e-25, 1e-40])
+def test_normalize_neither_overflows_nor_underflows_in_float32(scale):
+    "The squares of 1e20 overflow and those of 1e-25 underflow in float32; the direction must not care."
+    Z = torch.tensor([[3.0, 4.0], [1.0, 0.0], [-2.0, 2.0]]) * scale
+    expected = torch.tensor([[0.6, 0.8], [1.0, 0.0], [-0.5 ** 0.5, 0.5 ** 0.5]])
+    torch.testing.assert_close(normalize(Z), expected)
+    torch.testing.assert_close(normalize(Z.reshape(3, 1, 2)), expected.reshape(3, 1, 2))
+
+
+def test_normalize_matches_the_literal_definition_and_its_gradient():
+    Z = torch.randn(5, 3, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(0), requires_grad=True)
+    literal = Z / Z.flatten(1).norm(dim=1).reshape(-1, 1, 1)
+    torch.testing.assert_close(normalize(Z), literal)
+    torch.autograd.gradcheck(normalize, (Z,))
+    g = torch.randn_like(literal)
+    torch.testing.assert_close(torch.autograd.grad(normalize(Z), Z, g)[0], torch.autograd.grad(literal, Z, g)[0])
+
+
+def test_check_features_zero_dim_is_a_value_error():
+    with pytest.raises(ValueError, match="0-d tensor"):
+        check_features(torch.tensor(1.0), ndim=None)
+    with pytest.raises(ValueError, match="0-d tensor"):
+        normalize(torch.tensor(2.0))
