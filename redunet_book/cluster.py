@@ -173,7 +173,7 @@ class _Segments:
             return self.L.new_zeros(0)
         n = self.F.shape[-1]
         rows = int(self.r[a].max()) + int(self.r[b].max()) + int(self.affine)
-        step = max(1, _BATCH_ELEMENTS // (rows * n + min(rows, n) ** 2))
+        step = max(1, _BATCH_ELEMENTS // max(1, rows * n + min(rows, n) ** 2))   # n = 0: no features, L = 0
         Lu = torch.cat([_factor_lengths(*self.union(a[i:i + step], b[i:i + step]), self.eps_sq, self.affine)
                         for i in range(0, a.numel(), step)])
         c = self.counts

@@ -11,7 +11,7 @@ from typing import NamedTuple, Optional, Sequence
 import torch
 from torch import Tensor
 
-from .core import check_eps_sq, check_features, membership_matrix, normalize
+from .core import check_eps_sq, check_features, check_int, membership_matrix, normalize
 from .rate import _class_terms, _prepare, class_samples, class_slots, logdet_scaled_gram, rate_reduction, rate_terms
 
 # %% auto #0
@@ -95,6 +95,11 @@ def maximize_rate_reduction(labels: Tensor,  # (m,) integer labels, fixed
 # %% ../nbs/02_theorem_checks.ipynb #c012
 def theorem_conditions(n: int, dims: Sequence[int], class_sizes: Sequence[int], eps_sq: float) -> dict:
     "The two conditions of Theorem 12: n ≥ Σdⱼ, and ε⁴ < minⱼ (mⱼ/m)(n/dⱼ)²."
+    n, eps_sq = check_int(n, "n"), check_eps_sq(eps_sq)
+    dims = [check_int(d, "dims") for d in dims]                  # every class has dimension dⱼ ≥ 1
+    class_sizes = [check_int(mj, "class_sizes") for mj in class_sizes]
+    if len(dims) != len(class_sizes) or not dims:
+        raise ValueError(f"dims and class_sizes must be non-empty and of the same length, got {len(dims)} and {len(class_sizes)}")
     m = sum(class_sizes)
     bound = min(mj / m * (n / d) ** 2 for mj, d in zip(class_sizes, dims))
     return dict(large_ambient=n >= sum(dims), high_precision=eps_sq ** 2 < bound, eps_sq_bound=math.sqrt(bound))

@@ -285,3 +285,11 @@ def test_bad_counts():
         membership_length(torch.tensor([1, 2]))
     with pytest.raises(ValueError, match="counts must be >= 0"):
         membership_length(torch.tensor([1.0, -2.0]))
+
+
+def test_merge_segments_without_features():
+    "Data in R⁰ (n = 0) cost nothing to code; only the membership code is left, so everything merges (it divided by zero)."
+    X = torch.zeros(5, 0, dtype=torch.float64)
+    seg = merge_segments(X, 0.5)
+    assert seg.labels.tolist() == [0] * 5 and float(seg.history.length[-1]) == 0.0
+    assert torch.equal(seg.labels, literal_merge_segments(X, 0.5).labels)

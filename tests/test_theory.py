@@ -58,6 +58,20 @@ def test_theorem_conditions():
     assert not theorem_conditions(12, [4, 4, 4], [30] * 3, 2.0)["high_precision"]
 
 
+@pytest.mark.parametrize("args,exc,says", [
+    ((12, [4, 0, 4], [30] * 3, 1.0), ValueError, "dims must be >= 1"),            # d = 0 divided by zero before
+    ((12, [4, 4, 4], [30, 30], 1.0), ValueError, "same length"),                  # was silently truncated by zip
+    ((12, [], [], 1.0), ValueError, "non-empty"),
+    ((12, [4, 4], [30, 0], 1.0), ValueError, "class_sizes must be >= 1"),
+    ((12, [4.0, 4], [30, 30], 1.0), TypeError, "dims must be an int"),
+    ((0, [4], [30], 1.0), ValueError, "n must be >= 1"),
+    ((12, [4], [30], 0.0), ValueError, "eps_sq"),
+])
+def test_theorem_conditions_bad_input(args, exc, says):
+    with pytest.raises(exc, match=says):
+        theorem_conditions(*args)
+
+
 def test_maximize_rate_reduction_reaches_theorem_optimum():
     y = torch.arange(2).repeat_interleave(12)
     res = maximize_rate_reduction(y, 6, [2, 3], 0.2, steps=1000, generator=torch.Generator().manual_seed(0))
