@@ -4,7 +4,7 @@ paper's translation-invariant MNIST construction end to end.
 Usage:  python benchmarks/bench_spectral.py [--reps 5] [--threads 2] [--out results/bench_spectral.json]
 
 Part 1, one layer (Algorithm 3, lines 2-23, with the true labels) built from m = 100 MNIST test
-images (10 per class, from ../shared/data/mnist; random non-negative features if MNIST is not
+images (10 per class, as `make data` provided them; random non-negative features if MNIST is not
 found) lifted by C = 35 random 9x9 filters and a soft threshold, 28x28, k = 10, float32:
 
 - loop / full / dense: the literal Algorithm 3, a Python loop over all H*W frequencies with a dense
