@@ -38,7 +38,7 @@ MNIST_MIRROR ?= $(or $(REDUNET_MNIST_MIRROR),../shared/data/mnist)
 
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help install data assets chromium book lab test serve clean distclean
+.PHONY: help install data assets chromium lint book lab test serve clean distclean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -76,7 +76,10 @@ data: ## make the MNIST test split available (REDUNET_DATA / cache, else downloa
 book: data install assets ## build the book into _build/html (executes every notebook; warnings are errors)
 	$(BOOK_BUILD)
 
-test: chromium book ## the full test suite: build the book with -W (runs every notebook), then pytest over tests/
+lint: install ## ruff over the package, tests, benchmarks and tools (settings in pyproject.toml)
+	$(VENV)/bin/ruff check redunet_book tests benchmarks book_ext tools
+
+test: lint chromium book ## the full test suite: lint, build the book with -W (runs every notebook), then pytest over tests/
 	REDUNET_BOOK_REQUIRE_SITE=1 $(PY) -m pytest $(PYTEST_ARGS)
 
 lab: install ## start JupyterLab on http://127.0.0.1:8888 in nbs/ (LAB_PORT=...), for running the chapters

@@ -34,8 +34,11 @@ def bench(m: int, n: int, k: int, eps_sq: float, reps: int, warmup: int) -> list
     "Median times of both implementations for one (m, n, k), forward and forward+backward."
     Z, y = problem(m, n, k)
     Y = torch.nn.functional.one_hot(y, k).float()
-    ours = lambda Z: rate_reduction(Z, y, eps_sq, num_classes=k)
-    theirs = lambda Z: mcr2_delta_r(Z, Y, eps_sq ** 0.5)
+    def ours(Z):
+        return rate_reduction(Z, y, eps_sq, num_classes=k)
+
+    def theirs(Z):
+        return mcr2_delta_r(Z, Y, eps_sq ** 0.5)
     v_ours, v_theirs = float(ours(Z)), float(theirs(Z))
     if abs(v_ours - v_theirs) > 1e-4 * max(1.0, abs(v_theirs)):
         raise AssertionError(f"k={k}: ΔR differs: redunet_book {v_ours} vs mcr2 {v_theirs}")

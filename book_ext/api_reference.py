@@ -299,7 +299,7 @@ def render_module(modname: str, chapter: Optional[str] = None, level: int = 2) -
         lines += [md_text(summary), ""]
     if chapter:
         lines += [f"Exported from the chapter {{doc}}`/{chapter}`.", ""]
-    lines += [f"Public names (`__all__`): " + ", ".join(f"`{n}`" for n in names) + ".", ""]
+    lines += ["Public names (`__all__`): " + ", ".join(f"`{n}`" for n in names) + ".", ""]
     for name in names:
         obj = getattr(mod, name)
         kind = _kind(obj)

@@ -10,7 +10,7 @@ import math
 import torch
 from torch import Tensor
 
-from .core import FLOAT_DTYPES, check_features, check_int, complex_dtype
+from .core import check_features, check_int, complex_dtype
 
 # %% auto #0
 __all__ = ['DIRECT_MAX_TAPS', 'circ', 'circular_conv', 'multichannel_circular_conv', 'doubly_block_circulant',

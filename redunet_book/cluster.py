@@ -251,7 +251,9 @@ def merge_segments(X: Tensor,  # (m, n) data, rows are samples
         segs.absorb(a, b)
         active[b] = False
         owner[owner == b] = a
-        pairs.append((a, b)); gains.append(gain); lengths.append(lengths[-1] + gain)
+        pairs.append((a, b))
+        gains.append(gain)
+        lengths.append(lengths[-1] + gain)
         D[b], D[:, b], D[a] = math.inf, math.inf, math.inf
         others = active.nonzero()[:, 0]
         others = others[others != a]
@@ -271,7 +273,8 @@ def literal_merge_segments(X: Tensor,  # (m, n) data, rows are samples (keep m s
     affine = _check_flag(affine, "affine")
     labels = _initial_segments(X, init)
     k0 = int(labels.max()) + 1
-    total = lambda lab: segmentation_length(X, lab, eps_sq, num_classes=k0, affine=affine)
+    def total(lab):
+        return segmentation_length(X, lab, eps_sq, num_classes=k0, affine=affine)
     current = total(labels)
     lengths, pairs, gains = [current], [], []
     while True:
@@ -287,5 +290,7 @@ def literal_merge_segments(X: Tensor,  # (m, n) data, rows are samples (keep m s
             break
         change, a, b, labels = best
         current = total(labels)
-        pairs.append((a, b)); gains.append(change); lengths.append(current)
+        pairs.append((a, b))
+        gains.append(change)
+        lengths.append(current)
     return Segmentation(canonical_labels(labels), _history(k0, lengths, pairs, gains, X))

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import gzip
 import math
-from typing import NamedTuple, Optional, Sequence, Union
+from typing import NamedTuple, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -24,7 +24,8 @@ __all__ = ['DATA_SPLITS', 'random_orthonormal_basis', 'subspace_samples', 'parse
 def random_orthonormal_basis(n: int, d: int, generator: Optional[torch.Generator] = None,
                              dtype: torch.dtype = torch.float64) -> Tensor:
     "A Haar-random `(n, d)` matrix with orthonormal columns (d <= n)."
-    check_int(n, "n"); check_int(d, "d")
+    check_int(n, "n")
+    check_int(d, "d")
     if d > n:
         raise ValueError(f"d must be <= n to have {d} orthonormal columns in R^{n}, got d={d}")
     if dtype not in FLOAT_DTYPES:

@@ -165,8 +165,7 @@ def mnist_vectors(config: Table18Config, device=None) -> dict:
     sets = mnist_sets(config.train_per_class, config.test_per_class, config.seed, config.split, config.data_root,
                       verify=config.verify_checksums)
     dtype, device = getattr(torch, config.dtype), resolve_device(device)
-    pixels = lambda images: images.flatten(1).to(dtype) / 255          # (N, 784) in [0, 1], for the second SVM
-    P_train, P_test = pixels(sets.train_images), pixels(sets.test_images)
+    P_train, P_test = (images.flatten(1).to(dtype) / 255 for images in (sets.train_images, sets.test_images))  # (N, 784) in [0, 1]
     return dict(X_train=normalize(P_train).to(device), y_train=sets.train_labels.to(device),
                 X_test=normalize(P_test).to(device), y_test=sets.test_labels.to(device),
                 P_train=P_train, P_test=P_test, description=sets.description)

@@ -57,8 +57,8 @@ def device_description(device) -> str:
         return f"cuda: {torch.cuda.get_device_name(device)}"
     model = platform.processor() or platform.machine()
     try:
-        model = next(l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
-                     if l.startswith("model name"))
+        model = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                     if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
     return f"cpu: {model}, {torch.get_num_threads()} torch threads"

@@ -91,7 +91,9 @@ class ReduLayer(nn.Module):
         m, n = Z.shape
         layer = cls(n, Pi.shape[1], eta, lam, nonlinearity, Z.dtype, Z.device)
         ops = gradient_operators(Z, Pi, eps_sq)
-        layer.E.copy_(ops.E); layer.C.copy_(ops.C); layer.gammas.copy_(ops.gammas)
+        layer.E.copy_(ops.E)
+        layer.C.copy_(ops.C)
+        layer.gammas.copy_(ops.gammas)
         layer.alpha.fill_(n / (m * eps_sq))
         return layer
 

@@ -286,7 +286,7 @@ def test_namedtuple_fields_with_comments():
 
 
 def test_unparseable_defaults_and_forward_refs_are_cleaned():
-    def f(x: "Tensor", fn=len, obj=object(), *, k: int = 3) -> "Tensor":  # noqa: B008
+    def f(x: "Tensor", fn=len, obj=object(), *, k: int = 3) -> "Tensor":  # noqa: B008, F821  a forward reference on purpose
         "Doc."
 
     sig = api.signature_text(f)

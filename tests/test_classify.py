@@ -82,7 +82,8 @@ def test_per_class_components_and_cap():
     clf = NearestSubspace([1, 7, 7], center=False).fit(Ztr, ytr)
     assert clf.ranks_.tolist() == [1, 3, 1]                           # capped at the class rank
     # one-sample class, centred: rank 0, judged by the distance to its mean
-    Z1 = torch.cat([Ztr, Zte[:1]]); y1 = torch.cat([ytr, torch.tensor([3])])
+    Z1 = torch.cat([Ztr, Zte[:1]])
+    y1 = torch.cat([ytr, torch.tensor([3])])
     c = NearestSubspace(2).fit(Z1, y1)
     assert int(c.ranks_[3]) == 0
     torch.testing.assert_close(c.distances(Zte)[:, 3], (Zte - Zte[0]).square().sum(1))

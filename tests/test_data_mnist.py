@@ -186,13 +186,13 @@ def test_polar_resample_is_bilinear_against_a_literal_loop(gen):
     P = polar_resample(x, 6, 3, radius=2.7)
     g = polar_grid(6, 3, 9, 7, radius=2.7, dtype=torch.float64)
     for i in range(3):
-        for l in range(6):
-            c, r = (g[i, l, 0] + 1) * 3, (g[i, l, 1] + 1) * 4                # column, row in pixels
+        for a in range(6):
+            c, r = (g[i, a, 0] + 1) * 3, (g[i, a, 1] + 1) * 4                # column, row in pixels
             c0, r0 = int(c.floor()), int(r.floor())
             dc, dr = float(c - c0), float(r - r0)
             val = ((1 - dr) * (1 - dc) * x[:, r0, c0] + (1 - dr) * dc * x[:, r0, c0 + 1]
                    + dr * (1 - dc) * x[:, r0 + 1, c0] + dr * dc * x[:, r0 + 1, c0 + 1])
-            torch.testing.assert_close(P[:, i, l], val)
+            torch.testing.assert_close(P[:, i, a], val)
 
 
 @pytest.mark.parametrize("G", [4, 8, 20, 200])

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 import torch
 
-from redunet_book import experiments as ex
 from redunet_book.experiments import (EXPERIMENTS, ExperimentConfig, Table18Config, TABLE18_PAPER, get_experiment,
                                       register_experiment, run_experiment)
 from conftest import write_fake_mnist

@@ -36,7 +36,8 @@ def test_constructed_start_reproduces_the_network(dtype):
 def test_gradient_matches_finite_difference():
     X, y, lift, net = tiny()
     bp = ReduNetBP(lift, learnable_layers(net), 3)
-    loss = lambda: F.cross_entropy(bp(X), y)
+    def loss():
+        return F.cross_entropy(bp(X), y)
     loss().backward()
     E = bp.layers[0].E
     grad = E.grad[3, 1, 2]                                               # d loss / d(real part) + i d loss / d(imag part)

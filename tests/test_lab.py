@@ -47,6 +47,7 @@ from importlib.metadata import packages_distributions
 from pathlib import Path
 
 import pytest
+from browser_support import CHROMIUM_ARGS, find_chromium
 
 ROOT = Path(__file__).resolve().parents[1]
 NBS = ROOT / "nbs"
@@ -55,17 +56,6 @@ NBS = ROOT / "nbs"
 LAB_CHAPTER = "01_coding_rate.ipynb"
 SLIDER_KEY_PRESSES = 3               # ArrowRight presses on the first slider of the widget
 
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-]
 SERVER_START_TIMEOUT_S = 90
 KERNEL_READY_TIMEOUT_S = 90
 RUN_ALL_TIMEOUT_S = 150
@@ -81,19 +71,6 @@ def _skip_or_fail(msg: str):
     "A missing browser is a visible skip, as in tests/test_site.py (REDUNET_BOOK_REQUIRE_SITE is about the built site)."
     pytest.skip(msg)
 
-
-def find_chromium() -> str | None:
-    """Path of the Chromium executable, or None (same search as tests/test_site.py).
-
-    `REDUNET_BOOK_CHROMIUM` overrides the search (set it to a missing path to simulate a machine
-    without a browser); otherwise `/usr/bin/chromium`, then `chromium` / `chromium-browser` on PATH.
-    """
-    env = os.environ.get("REDUNET_BOOK_CHROMIUM")
-    if env is not None:
-        return env if Path(env).is_file() and os.access(env, os.X_OK) else None
-    if Path("/usr/bin/chromium").is_file():
-        return "/usr/bin/chromium"
-    return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 # ---------------------------------------------------------------------------------------------

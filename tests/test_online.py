@@ -28,9 +28,7 @@ from __future__ import annotations
 
 import http.server
 import json
-import os
 import re
-import shutil
 import stat
 import threading
 import urllib.error
@@ -42,6 +40,7 @@ from pathlib import Path
 import pytest
 import tomllib
 import yaml
+from browser_support import CHROMIUM_ARGS, SITE, built_site, chromium_or_skip
 
 try:
     import tomllib
@@ -49,8 +48,6 @@ except ModuleNotFoundError:  # Python 3.10
     tomllib = None
 
 ROOT = Path(__file__).resolve().parents[1]
-# the built site; REDUNET_BOOK_SITE points the tests at another build folder (as in test_site.py)
-SITE = Path(os.environ.get("REDUNET_BOOK_SITE") or ROOT / "_build" / "html").resolve()
 
 # Where the book is published, and the repository the launch links open.
 BOOK_URL = "https://redunet-book.github.io/redunet-book/"
@@ -69,32 +66,10 @@ LAUNCH_PAGE = "nbs/01_coding_rate.html"
 EXCLUDED_DIRS = {"_static", "_sources", "_images", "_downloads", "jupyter_execute", ".doctrees"}
 EXCLUDED_PAGES = {"genindex.html", "search.html"}
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-]
 NAV_TIMEOUT_MS = 60_000
 MATH_TIMEOUT_MS = 30_000
 
 
-def _require_site() -> bool:
-    return os.environ.get("REDUNET_BOOK_REQUIRE_SITE", "") not in ("", "0", "false", "no")
-
-
-def find_chromium() -> str | None:
-    """Path of the Chromium executable, or None (same search as tests/test_site.py)."""
-    env = os.environ.get("REDUNET_BOOK_CHROMIUM")
-    if env is not None:
-        return env if Path(env).is_file() and os.access(env, os.X_OK) else None
-    if Path("/usr/bin/chromium").is_file():
-        return "/usr/bin/chromium"
-    return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 def book_pages() -> list[str]:
@@ -234,12 +209,7 @@ class PrefixServer:
 
 @pytest.fixture(scope="module")
 def site_dir() -> Path:
-    if not (SITE / "index.html").is_file():
-        msg = f"book not built: {SITE / 'index.html'} is missing (run `make book`)"
-        if _require_site():
-            pytest.fail(msg + " and REDUNET_BOOK_REQUIRE_SITE=1", pytrace=False)
-        pytest.skip(msg)
-    return SITE
+    return built_site()
 
 
 @pytest.fixture(scope="module")
@@ -312,10 +282,7 @@ def test_site_under_subpath(prefix_server):
 
 @pytest.fixture(scope="module")
 def chromium_path() -> str:
-    path = find_chromium()
-    if path is None:
-        pytest.skip("Chromium not found; install it with `make chromium` (Debian: apt-get install -y chromium)")
-    return path
+    return chromium_or_skip()
 
 
 @pytest.fixture(scope="module")

@@ -36,21 +36,18 @@ from __future__ import annotations
 import functools
 import http.server
 import json
-import os
 import re
-import shutil
 import threading
 import urllib.parse
 import warnings
 from pathlib import Path
 
 import pytest
+from browser_support import CHROMIUM_ARGS, SITE, built_site, chromium_or_skip
 
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[1]
-# the built site; REDUNET_BOOK_SITE points the test at another build folder
-SITE = Path(os.environ.get("REDUNET_BOOK_SITE") or ROOT / "_build" / "html").resolve()
 
 # The chapter that must show math, a figure and a widget (one constant to change).
 CHAPTER_PAGE = "nbs/01_coding_rate.html"
@@ -88,17 +85,6 @@ SEARCH_QUERY = "rate reduction"
 SEARCH_MIN_RESULTS = 1
 SEARCH_TIMEOUT_MS = 30_000
 
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-]
 NAV_TIMEOUT_MS = 60_000
 WIDGET_TIMEOUT_MS = 30_000
 
@@ -131,22 +117,6 @@ WIDGET_CONTROLS = (
 )
 
 
-def _require_site() -> bool:
-    return os.environ.get("REDUNET_BOOK_REQUIRE_SITE", "") not in ("", "0", "false", "no")
-
-
-def find_chromium() -> str | None:
-    """Path of the Chromium executable, or None.
-
-    `REDUNET_BOOK_CHROMIUM` overrides the search (set it to a missing path to simulate a machine
-    without a browser); otherwise `/usr/bin/chromium`, then `chromium` / `chromium-browser` on PATH.
-    """
-    env = os.environ.get("REDUNET_BOOK_CHROMIUM")
-    if env is not None:
-        return env if Path(env).is_file() and os.access(env, os.X_OK) else None
-    if Path("/usr/bin/chromium").is_file():
-        return "/usr/bin/chromium"
-    return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 def site_pages() -> list[str]:
@@ -174,24 +144,12 @@ def is_redirect_stub(page: str) -> bool:
 
 @pytest.fixture(scope="session")
 def site_dir() -> Path:
-    if not (SITE / "index.html").is_file():
-        msg = f"book not built: {SITE / 'index.html'} is missing (run `make book`)"
-        if _require_site():
-            pytest.fail(msg + " and REDUNET_BOOK_REQUIRE_SITE=1", pytrace=False)
-        pytest.skip(msg)
-    return SITE
+    return built_site()
 
 
 @pytest.fixture(scope="session")
 def chromium_path() -> str:
-    path = find_chromium()
-    if path is None:
-        where = os.environ.get("REDUNET_BOOK_CHROMIUM", "/usr/bin/chromium or chromium on PATH")
-        pytest.skip(
-            f"Chromium not found ({where}); install it with `make chromium` "
-            "(Debian: apt-get install -y chromium) to run the browser checks"
-        )
-    return path
+    return chromium_or_skip()
 
 
 class _Server:

@@ -9,7 +9,7 @@ from redunet_book.core import make_generator
 from redunet_book.data import subspace_samples
 from redunet_book.operators import literal_compression_operators, literal_expansion_operator
 from redunet_book.rate import rate_reduction
-from redunet_book.vector import (ReduLayer, ReduNet, class_responses, path_rates, relu_residual, soft_membership,
+from redunet_book.vector import (ReduNet, class_responses, path_rates, relu_residual, soft_membership,
                                  softmax_residual)
 
 F64 = torch.float64

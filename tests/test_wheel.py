@@ -78,7 +78,7 @@ def pip_install(py: Path, args: list, cwd: Path, hint: str = "") -> None:
     except subprocess.TimeoutExpired:
         pytest.fail(f"pip install {' '.join(map(str, args))} took over 15 minutes: is the package index reachable?")
     if res.returncode:
-        tail = "\n".join(l for l in (res.stdout + res.stderr).splitlines()[-40:] if "is ignored: it is neither" not in l)
+        tail = "\n".join(line for line in (res.stdout + res.stderr).splitlines()[-40:] if "is ignored: it is neither" not in line)
         pytest.fail(
             f"pip install {' '.join(map(str, args))} failed (exit {res.returncode}). This test installs the wheel's "
             "runtime dependencies into a new virtual environment, from the package index (PyPI, or the index in "
