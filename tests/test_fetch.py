@@ -96,9 +96,10 @@ def run_fetch(args, env, cwd):
 
 
 def bare_env(tmp_path) -> dict:
-    # no data or mirror variables, and none of an outer make's variables (`make test MNIST_MIRROR=...` passes
-    # MNIST_MIRROR to every make below it through MAKEFLAGS)
-    drop = {"REDUNET_DATA", "REDUNET_MNIST_MIRROR", "VIRTUAL_ENV", "MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES"}
+    # no data or mirror variables, and none of an outer make's (`make test MNIST_MIRROR=...` puts MNIST_MIRROR in
+    # the environment of its recipes and in MAKEFLAGS, so a make started by a test would see it)
+    drop = {"REDUNET_DATA", "REDUNET_MNIST_MIRROR", "MNIST_MIRROR", "VIRTUAL_ENV", "MAKEFLAGS", "MFLAGS", "MAKELEVEL",
+            "MAKEOVERRIDES"}
     env = {k: v for k, v in os.environ.items() if k not in drop}
     env.update(NO_NETWORK, XDG_CACHE_HOME=str(tmp_path / "cache"), HOME=str(tmp_path / "home"))
     return env
