@@ -126,8 +126,8 @@ def normalize(Z: Tensor) -> Tensor:
         raise ValueError(f"Z must be batch first with at least 2 dimensions (m, ...), got shape {tuple(Z.shape)}")
     flat = Z.flatten(1)
     scale = flat.abs().amax(dim=1, keepdim=True) if flat.shape[1] else flat.new_zeros(flat.shape[0], 1)
-    if Z.shape[0] and float(scale.min()) == 0:
-        raise ValueError(f"Z has a zero sample (row {int(scale.argmin())}); it cannot be projected onto the sphere")
+    if Z.shape[0] and bool((scale == 0).any()):
+        raise ValueError(f"Z has a zero sample (row {int(scale.detach().argmin())}); it cannot be projected onto the sphere")
     flat = flat / scale                                 # rows scaled to max |entry| = 1: the norm neither overflows nor underflows
     return (flat / flat.norm(dim=1, keepdim=True)).reshape(Z.shape)
 
