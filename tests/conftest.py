@@ -36,3 +36,11 @@ def write_fake_mnist(folder: Path, per_class: int = 4, seed: int = 0) -> None:
     for name, arr in (("t10k-images-idx3-ubyte.gz", images), ("t10k-labels-idx1-ubyte.gz", labels.to(torch.uint8))):
         head = bytes([0, 0, 8, arr.ndim]) + b"".join(int(s).to_bytes(4, "big") for s in arr.shape)
         (folder / name).write_bytes(gzip.compress(head + arr.numpy().tobytes()))
+
+
+@pytest.fixture(scope="session")
+def playwright():
+    "The session's one Playwright (sync API): a second `sync_playwright()` while one runs in the same thread fails."
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (python package) is not installed")
+    with sync_api.sync_playwright() as pw:
+        yield pw

@@ -282,7 +282,7 @@ def _menu(page, menu: str, item: str):
 
 @pytest.mark.browser
 @pytest.mark.slow
-def test_chapter_runs_in_jupyterlab(playwright_api, lab, tmp_path):
+def test_chapter_runs_in_jupyterlab(playwright_api, playwright, lab, tmp_path):
     server, chapter = lab
     chromium = find_chromium()
     external: list[str] = []
@@ -296,7 +296,7 @@ def test_chapter_runs_in_jupyterlab(playwright_api, lab, tmp_path):
             external.append(r.request.url)
             r.abort("blockedbyclient")
 
-    with playwright_api.sync_playwright() as pw:
+    with contextlib.nullcontext(playwright) as pw:      # the session's one Playwright (conftest.py)
         browser_home = tmp_path / "browser-home"     # Chromium's crash-report and dconf files go here
         browser_env = dict(os.environ, XDG_CONFIG_HOME=str(browser_home / "config"),
                            XDG_CACHE_HOME=str(browser_home / "cache"))

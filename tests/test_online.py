@@ -30,7 +30,6 @@ import http.server
 import json
 import re
 import stat
-import threading
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -40,7 +39,7 @@ from pathlib import Path
 import pytest
 import tomllib
 import yaml
-from browser_support import CHROMIUM_ARGS, SITE, built_site, chromium_or_skip
+from browser_support import CHROMIUM_ARGS, SITE, LocalServer, built_site, chromium_or_skip
 
 try:
     import tomllib
@@ -144,7 +143,7 @@ def parse_html(text: str) -> _Links:
 # the site under its sub-path
 
 
-class PrefixServer:
+class PrefixServer(LocalServer):
     """`site` served at http://127.0.0.1:<free port>`PREFIX`; any other path is a 404.
 
     `requests` records (path, status) of every request, `escaped` the paths outside the prefix.
@@ -191,20 +190,8 @@ class PrefixServer:
             def log_message(self, format, *args):  # keep the test output quiet
                 pass
 
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.origin = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        super().__init__(Handler)
         self.base = self.origin + prefix
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(timeout=10)
 
 
 @pytest.fixture(scope="module")
@@ -286,14 +273,12 @@ def chromium_path() -> str:
 
 
 @pytest.fixture(scope="module")
-def browser(chromium_path, site_dir):
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (python package) is not installed")
-    with sync_api.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=chromium_path, headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
+def browser(chromium_path, site_dir, playwright):
+    b = playwright.chromium.launch(executable_path=chromium_path, headless=True, args=CHROMIUM_ARGS)
+    try:
+        yield b
+    finally:
+        b.close()
 
 
 class Visit:

@@ -37,13 +37,12 @@ import functools
 import http.server
 import json
 import re
-import threading
 import urllib.parse
 import warnings
 from pathlib import Path
 
 import pytest
-from browser_support import CHROMIUM_ARGS, SITE, built_site, chromium_or_skip
+from browser_support import CHROMIUM_ARGS, SITE, LocalServer, built_site, chromium_or_skip
 
 pytestmark = pytest.mark.browser
 
@@ -152,7 +151,7 @@ def chromium_path() -> str:
     return chromium_or_skip()
 
 
-class _Server:
+class _Server(LocalServer):
     """`_build/html` on a threaded http.server at 127.0.0.1:<free port>; records error statuses."""
 
     def __init__(self, directory: Path):
@@ -171,21 +170,8 @@ class _Server:
             def log_message(self, format, *args):  # keep the test output quiet
                 pass
 
-        handler = functools.partial(Handler, directory=str(directory))
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.httpd.daemon_threads = True
-        self.port = self.httpd.server_address[1]
-        self.base = f"http://127.0.0.1:{self.port}/"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(timeout=10)
+        super().__init__(functools.partial(Handler, directory=str(directory)))
+        self.base = self.origin + "/"
 
 
 @pytest.fixture(scope="session")
@@ -195,26 +181,22 @@ def server(site_dir):
 
 
 @pytest.fixture(scope="session")
-def browser_context(chromium_path, tmp_path_factory):
-    sync_api = pytest.importorskip(
-        "playwright.sync_api", reason="playwright (python package) is not installed"
-    )
+def browser_context(chromium_path, tmp_path_factory, playwright):
     user_data = tmp_path_factory.mktemp("chromium-profile")
-    with sync_api.sync_playwright() as pw:
-        context = pw.chromium.launch_persistent_context(
-            str(user_data),
-            executable_path=chromium_path,
-            headless=True,
-            args=CHROMIUM_ARGS,
-            ignore_default_args=["--hide-scrollbars"],   # draw scrollbars, as a reader's browser does
-            viewport=DESKTOP,
-            service_workers="block",
-        )
-        context.set_default_timeout(NAV_TIMEOUT_MS)
-        try:
-            yield context
-        finally:
-            context.close()
+    context = playwright.chromium.launch_persistent_context(
+        str(user_data),
+        executable_path=chromium_path,
+        headless=True,
+        args=CHROMIUM_ARGS,
+        ignore_default_args=["--hide-scrollbars"],   # draw scrollbars, as a reader's browser does
+        viewport=DESKTOP,
+        service_workers="block",
+    )
+    context.set_default_timeout(NAV_TIMEOUT_MS)
+    try:
+        yield context
+    finally:
+        context.close()
 
 
 class PageVisit:
