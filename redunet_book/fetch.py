@@ -92,12 +92,12 @@ def find_mnist(split: str = "test", root=None) -> Optional[tuple[Path, Path]]:
     return None if None in paths else (paths[0], paths[1])
 
 # %% ../nbs/00_fetch.ipynb #c011
-def _fetch(url: str, dest: Path, name: str, timeout: float) -> None:
-    "Download `url` to `dest/name` through a temporary file, keeping it only if its SHA-256 is the published one."
+def _install(dest: Path, name: str, source) -> None:
+    "Copy the binary stream `source` to `dest/name` through a temporary file, kept only if its SHA-256 is the published one."
     fd, tmp = tempfile.mkstemp(dir=dest, suffix=".part")
     try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
-            shutil.copyfileobj(resp, out)
+        with os.fdopen(fd, "wb") as out:
+            shutil.copyfileobj(source, out)
         digest = sha256_file(tmp)
         if digest != MNIST_SHA256[name]:
             raise ValueError(f"checksum mismatch: got {digest}")
@@ -124,7 +124,8 @@ def download_mnist(root=None,  # destination folder (default: `data_folder()`, i
             if mirror in unreachable:
                 continue
             try:
-                _fetch(mirror + name, dest, name, timeout)
+                with urllib.request.urlopen(mirror + name, timeout=timeout) as resp:
+                    _install(dest, name, resp)
                 break
             except (OSError, ValueError) as err:               # URLError is an OSError; try the next mirror
                 errors.append(f"{mirror}{name}: {getattr(err, 'reason', err)}")
@@ -150,14 +151,8 @@ def copy_mnist(source,  # an offline mirror folder holding the split's files (or
             raise ValueError(f"{src}: SHA-256 checksum mismatch (a damaged or different file)")
         if src.resolve() != (dest / src.name).resolve() and not verified(dest / src.name):
             dest.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=dest, suffix=".part")
-            os.close(fd)
-            try:
-                shutil.copyfile(src, tmp)
-                os.replace(tmp, dest / src.name)
-            finally:
-                if os.path.exists(tmp):
-                    os.remove(tmp)
+            with open(src, "rb") as f:
+                _install(dest, src.name, f)                     # the copy is checked too
     return dest
 
 # %% ../nbs/00_fetch.ipynb #c017
