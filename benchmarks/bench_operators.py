@@ -12,14 +12,16 @@ Both sides see the same features (m=1000 unit vectors in n=128 dims, float32, CP
   `rate_reduction` (forward + backward).
 
 Before timing, the script checks that both sides agree (float32 tolerance). Runs alternate between
-the two sides, and the table reports medians.
+the two sides; the table reports the median and the range (min–max) of each side's runs, and the
+speed-up as the ratio of the medians (the record adds the range of the round-by-round ratios).
 """
 from __future__ import annotations
 
 import argparse
 
 import torch
-from _bench import common_arguments, load_average, machine, problem, race, write_record
+from _bench import (LoadWatch, common_arguments, format_spread, machine, problem, race, ratio_fields, spread_fields,
+                    write_record)
 
 from redunet_book.operators import gradient_operators, rate_reduction_gradient
 from redunet_book.rate import rate_reduction
@@ -52,7 +54,7 @@ def rel_diff(a, b) -> float:
 
 
 def bench(m: int, n: int, k: int, eps_sq: float, reps: int, warmup: int) -> list[dict]:
-    "Median times of both sides for one (m, n, k): operators, then gradient."
+    "Times of both sides for one (m, n, k): operators, then gradient."
     Z, y = problem(m, n, k)
     ours_ops = gradient_operators(Z, y, eps_sq, num_classes=k)
     E, C = loop_operators(Z, y, k, eps_sq)
@@ -71,8 +73,9 @@ def bench(m: int, n: int, k: int, eps_sq: float, reps: int, warmup: int) -> list
     for task, baseline, err, runs in tasks:
         t = race(runs, reps, warmup)
         rows.append(dict(m=m, n=n, k=k, eps_sq=eps_sq, dtype=str(Z.dtype).replace("torch.", ""), device="cpu",
-                         task=task, baseline=baseline, baseline_ms=t["baseline"], ours_ms=t["ours"],
-                         speedup=t["baseline"] / t["ours"], max_rel_diff=err))
+                         task=task, baseline=baseline, **spread_fields("baseline_ms", t["baseline"]),
+                         **spread_fields("ours_ms", t["ours"]), **ratio_fields("speedup", t["baseline"], t["ours"]),
+                         max_rel_diff=err, _spreads=t))
     return rows
 
 
@@ -83,15 +86,20 @@ def main(argv=None):
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    load = LoadWatch()
     rows = [r for k in args.ks for r in bench(args.m, args.n, k, args.eps_sq, args.reps, args.warmup)]
-    load = load_average()
-    print(f"Gradient operators, m={args.m}, n={args.n}, float32, CPU: {machine()}; median of {args.reps} runs;"
-          f" 1-min load average at the end {load:.2f}")
-    print(f"{'k':>4}  {'task':<25} {'baseline':<27} {'baseline (ms)':>13} {'redunet_book (ms)':>18} {'speed-up':>9}")
+    load.end()
+    print(f"Gradient operators, m={args.m}, n={args.n}, float32, CPU: {machine()}; median (min–max) of {args.reps}"
+          f" alternating runs; {load.summary()}")
+    print(f"{'k':>4}  {'task':<25} {'baseline':<27} {'baseline (ms)':>22} {'redunet_book (ms)':>20} {'speed-up':>9}")
     for r in rows:
-        print(f"{r['k']:>4}  {r['task']:<25} {r['baseline']:<27} {r['baseline_ms']:>13.2f} {r['ours_ms']:>18.2f}"
-              f" {r['speedup']:>8.1f}x")
-    write_record("bench_operators.py", args, argv, rows)
+        t = r.pop("_spreads")
+        print(f"{r['k']:>4}  {r['task']:<25} {r['baseline']:<27} {format_spread(t['baseline']):>22}"
+              f" {format_spread(t['ours']):>20} {r['speedup']:>8.1f}x")
+    if load.loaded:
+        print(load.warning())
+    write_record("bench_operators.py", args, argv, rows, load)
+
 
 if __name__ == "__main__":
     main()

@@ -18,9 +18,10 @@ A network must keep its operators to evaluate new data: L·(k + 1) matrices of n
 
 Both record the same history. Before timing, the script checks that both give the same features
 after a few layers (float32 tolerance). Timing: the two sides alternate, in one process, and the
-table reports medians. Peak memory: each side is run once more in a fresh child process
-(`--child ours|loop`), which resets its peak resident set size once the data are made (Linux
-/proc/self/clear_refs) and reports the peak above that starting size.
+table reports the median and the range (min–max) of each side's constructions. Peak memory: each
+side is run once more in a fresh child process (`--child ours|loop`), which resets its peak resident
+set size once the data are made (Linux /proc/self/clear_refs) and reports the peak above that
+starting size.
 """
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ import sys
 import time
 
 import torch
-from _bench import load_average, machine, race, write_record
+from _bench import LoadWatch, format_spread, machine, race, ratio_fields, spread_fields, write_record
 from bench_operators import loop_operators
 
 from redunet_book.core import make_generator, normalize
@@ -97,7 +98,7 @@ def child_memory(variant: str, argv: list[str]) -> dict:
 def main(argv=None):
     "Check agreement, time both constructions alternately, measure peak memory in children, print and save."
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--reps", type=int, default=3, help="timed constructions per side (median reported)")
+    p.add_argument("--reps", type=int, default=3, help="timed constructions per side (min/median/max reported)")
     p.add_argument("--layers", type=int, default=100)
     p.add_argument("--m", type=int, default=5000)
     p.add_argument("--n", type=int, default=784)
@@ -122,25 +123,30 @@ def main(argv=None):
         raise AssertionError(f"the two constructions differ by {err:.2e} after 3 layers")
     runs = {side: (lambda side=side: build(side, X, y, args.k, args.layers, args.eta, args.eps_sq, args.lam))
             for side in ("loop", "ours")}
+    load = LoadWatch()
     t = race(runs, args.reps, warmup=0)
     child_argv = [f"--{key.replace('_', '-')}={getattr(args, key)}"
                   for key in ("layers", "m", "n", "k", "eta", "eps_sq", "lam", "threads")]
     mem = {side: child_memory(side, child_argv) for side in ("loop", "ours")}
-    load = load_average()
+    load.end()
     rows = [dict(m=args.m, n=args.n, k=args.k, layers=args.layers, eta=args.eta, eps_sq=args.eps_sq, lam=args.lam,
-                 dtype="float32", device="cpu", side=side, seconds=t[side] / 1e3,
-                 seconds_per_layer=t[side] / 1e3 / args.layers, peak_mib=mem[side]["peak_mib"],
+                 dtype="float32", device="cpu", side=side, **spread_fields("seconds", t[side], 1e-3),
+                 **spread_fields("seconds_per_layer", t[side], 1e-3 / args.layers), peak_mib=mem[side]["peak_mib"],
                  stored_operators_mib=(args.layers * (args.k + 1) * args.n ** 2 * 4 / 2 ** 20) if side == "ours" else 0.0,
                  max_abs_diff_3_layers=err) for side in ("loop", "ours")]
+    rows[1].update(ratio_fields("speedup", t["loop"], t["ours"]))
     print(f"Vector ReduNet construction (Table 18 size: m={args.m}, n={args.n}, k={args.k}, L={args.layers}, "
-          f"λ={args.lam}), float32, CPU: {machine()}; median of {args.reps}; 1-min load at the end {load:.2f}")
-    print(f"{'construction':<40} {'time (s)':>9} {'per layer (ms)':>15} {'peak memory (MiB)':>18} {'stored operators (MiB)':>23}")
+          f"λ={args.lam}), float32, CPU: {machine()}; median (min–max) of {args.reps}; {load.summary()}")
+    print(f"{'construction':<40} {'time (s)':>19} {'per layer (ms)':>15} {'peak memory (MiB)':>18}"
+          f" {'stored operators (MiB)':>23}")
     names = {"loop": "per-class loop, dense inv", "ours": "redunet_book ReduNet.fit (batched)"}
     for r in rows:
-        print(f"{names[r['side']]:<40} {r['seconds']:>9.1f} {1e3 * r['seconds_per_layer']:>15.0f} {r['peak_mib']:>18.0f}"
-              f" {r['stored_operators_mib']:>23.0f}")
-    print(f"speed-up {t['loop'] / t['ours']:.2f}x; target: the whole construction under 180 s on 2 cores")
-    write_record("bench_vector.py", args, argv, rows)
+        print(f"{names[r['side']]:<40} {format_spread(t[r['side']].scaled(1e-3), 1):>19}"
+              f" {1e3 * r['seconds_per_layer']:>15.0f} {r['peak_mib']:>18.0f} {r['stored_operators_mib']:>23.0f}")
+    print(f"speed-up {t['loop'].median / t['ours'].median:.2f}x; target: the whole construction under 180 s on 2 cores")
+    if load.loaded:
+        print(load.warning())
+    write_record("bench_vector.py", args, argv, rows, load)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,8 @@ Z (m, d) and balanced shuffled labels, float32:
 
 The literal and fast MCR² must agree (value and gradient) before anything is timed, and so must the
 support and dense V-MCR² paths (objective and gradient in Z). Runs alternate
-between the sides; the table reports medians.
+between the sides; the table reports the median and the range (min–max) of each side's runs, and
+the speed-ups as ratios of the medians (the record adds the range of the round-by-round ratios).
 """
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ import argparse
 
 import torch
 import redunet_book.vmcr2 as vmcr2_module
-from _bench import load_average, machine, problem, race, write_record
+from _bench import LoadWatch, format_spread, machine, problem, race, ratio_fields, spread_fields, write_record
 
 from redunet_book.core import membership_matrix
 from redunet_book.rate import rate_reduction
@@ -100,7 +101,7 @@ def rel_diff(a, b) -> float:
 
 
 def bench(d: int, m: int, k: int, eps_sq: float, reps: int, warmup: int, device) -> dict:
-    "Median times (ms) of the three sides and of latching for one (d, m, k)."
+    "Times (ms, min/median/max) of the three sides and of latching for one (d, m, k)."
     Z, y = problem(m, d, k)
     Z, y = Z.to(device), y.to(device)
     Pi = membership_matrix(y, m, k, dtype=Z.dtype, device=device)
@@ -122,16 +123,19 @@ def bench(d: int, m: int, k: int, eps_sq: float, reps: int, warmup: int, device)
             "latch": synced(lambda: _latch(Z, Pi, per), device)}
     t = race(runs, reps, warmup)
     return dict(d=d, m=m, k=k, q=per * k, eps_sq=eps_sq, dtype="float32", device=device.type,
-                literal_ms=t["literal"], fast_ms=t["fast"], vmcr2_ms=t["vmcr2"], vmcr2_dense_ms=t["vmcr2_dense"], latch_ms=t["latch"],
-                speedup_vs_literal=t["literal"] / t["vmcr2"], speedup_vs_fast=t["fast"] / t["vmcr2"],
-                dense_vs_literal=t["literal"] / t["vmcr2_dense"],
-                mcr2_delta_r=float(v_fast), max_rel_diff_literal_fast=err, max_rel_diff_support_dense=err_paths)
-
+                **spread_fields("literal_ms", t["literal"]), **spread_fields("fast_ms", t["fast"]),
+                **spread_fields("vmcr2_ms", t["vmcr2"]), **spread_fields("vmcr2_dense_ms", t["vmcr2_dense"]),
+                **spread_fields("latch_ms", t["latch"]),
+                **ratio_fields("speedup_vs_literal", t["literal"], t["vmcr2"]),
+                **ratio_fields("speedup_vs_fast", t["fast"], t["vmcr2"]),
+                **ratio_fields("dense_vs_literal", t["literal"], t["vmcr2_dense"]),
+                mcr2_delta_r=float(v_fast), max_rel_diff_literal_fast=err, max_rel_diff_support_dense=err_paths,
+                _spreads=t)
 
 def main(argv=None):
     "Run the benchmark, print the table and write the JSON record."
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--reps", type=int, default=10, help="timed runs per side (median reported)")
+    p.add_argument("--reps", type=int, default=10, help="timed runs per side (min/median/max reported)")
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--eps-sq", type=float, default=0.5)
     p.add_argument("--sizes", default=",".join(f"{d}x{m}x{k}" for d, m, k in SIZES), help="d x m x k, comma separated")
@@ -144,21 +148,28 @@ def main(argv=None):
     sizes = [tuple(int(v) for v in s.split("x")) for s in args.sizes.split(",")]
     devices = ["cpu", "cuda"] if args.device == "all" else [args.device]
     devices = [torch.device(dev) for dev in devices if dev != "cuda" or torch.cuda.is_available()]
+    load = LoadWatch()
     rows = [bench(d, m, k, args.eps_sq, args.reps, args.warmup, dev) for dev in devices for d, m, k in sizes]
-    print(f"Objective + gradient per iteration, float32: {machine()}; median of {args.reps} runs;"
-          f" 1-min load average at the end {load_average():.2f}")
-    print(f"{'device':>6} {'d':>4} {'m':>5} {'k':>4} {'q':>5} {'literal MCR² (ms)':>18} {'fast MCR² (ms)':>15}"
-          f" {'V-MCR² (ms)':>12} {'vs literal':>10} {'vs fast':>8} {'dense (ms)':>11} {'dense vs literal':>16} {'latch (ms)':>11}")
+    load.end()
+    print(f"Objective + gradient per iteration, float32: {machine()}; median (min–max) of {args.reps} alternating runs;"
+          f" {load.summary()}")
+    print(f"{'device':>6} {'d':>4} {'m':>5} {'k':>4} {'q':>5} {'literal MCR² (ms)':>20} {'fast MCR² (ms)':>20}"
+          f" {'V-MCR² (ms)':>20} {'vs literal':>10} {'vs fast':>8} {'dense (ms)':>20} {'dense vs literal':>16}"
+          f" {'latch (ms)':>20}")
     for r in rows:
-        print(f"{r['device']:>6} {r['d']:>4} {r['m']:>5} {r['k']:>4} {r['q']:>5} {r['literal_ms']:>18.1f} {r['fast_ms']:>15.1f}"
-              f" {r['vmcr2_ms']:>12.1f} {r['speedup_vs_literal']:>9.1f}x {r['speedup_vs_fast']:>7.2f}x {r['vmcr2_dense_ms']:>11.1f}"
-              f" {r['dense_vs_literal']:>15.1f}x {r['latch_ms']:>11.1f}")
+        t = r.pop("_spreads")
+        print(f"{r['device']:>6} {r['d']:>4} {r['m']:>5} {r['k']:>4} {r['q']:>5} {format_spread(t['literal'], 1):>20}"
+              f" {format_spread(t['fast'], 1):>20} {format_spread(t['vmcr2'], 1):>20} {r['speedup_vs_literal']:>9.1f}x"
+              f" {r['speedup_vs_fast']:>7.2f}x {format_spread(t['vmcr2_dense'], 1):>20} {r['dense_vs_literal']:>15.1f}x"
+              f" {format_spread(t['latch'], 1):>20}")
+    if load.loaded:
+        print(load.warning())
     if torch.cuda.is_available():
         args_gpu = torch.cuda.get_device_name(0)
         for r in rows:
             if r["device"] == "cuda":
                 r["gpu"] = args_gpu
-    write_record("bench_vmcr2.py", args, argv, rows)
+    write_record("bench_vmcr2.py", args, argv, rows, load)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ import math
 import torch
 from torch import Tensor
 
-from .core import check_features, check_int, complex_dtype
+from .core import check_choice, check_features, check_int, complex_dtype
 
 # %% auto #0
 __all__ = ['DIRECT_MAX_TAPS', 'circ', 'circular_conv', 'multichannel_circular_conv', 'doubly_block_circulant',
@@ -101,8 +101,7 @@ def multichannel_circular_conv(x: Tensor,  # (..., C_in, T) or (..., C_in, H, W)
     if x.shape[-dims - 1] != k.shape[1]:
         raise ValueError(f"x has {x.shape[-dims - 1]} channels but k expects C_in = {k.shape[1]}")
     size = _check_pair(x, k, dims, dims + 2)
-    if method not in ("auto", "fft", "direct"):
-        raise ValueError(f"method must be 'auto', 'fft' or 'direct', got {method!r}")
+    method = check_choice(method, "method", ("auto", "fft", "direct"))
     if method == "direct" and x.is_complex():
         raise TypeError("method='direct' needs real x and k; use method='fft' for complex signals")
     if method == "auto":

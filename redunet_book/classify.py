@@ -11,39 +11,27 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .core import check_features, membership_matrix
+from .core import check_bool, check_features, check_labels, membership_matrix
 from .rate import class_slots
 
 # %% auto #0
 __all__ = ['NearestSubspace', 'nearest_subspace', 'accuracy']
 
 # %% ../nbs/04a_nearest_subspace.ipynb #c005
-def _check_labels(labels, m: int, name: str) -> Tensor:
-    "Check that `labels` is an integer tensor `(m,)` of non-negative class indices."
-    if not isinstance(labels, Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor of integer labels (m,), got {type(labels).__name__}")
-    if labels.dtype == torch.bool or labels.is_floating_point() or labels.is_complex():
-        raise TypeError(f"{name} must have an integer dtype, got {labels.dtype}")
-    if labels.ndim != 1 or labels.shape[0] != m:
-        raise ValueError(f"{name} must have shape ({m},), got shape {tuple(labels.shape)}")
-    if m and int(labels.min()) < 0:
-        raise ValueError(f"{name} must be >= 0, got {int(labels.min())}")
-    return labels
-
-def _check_components(num_components, k: int, n: int) -> list:
-    "The requested rⱼ as a list of k ints in [1, n], from an int or a per-class sequence."
+def _check_components(num_components, k: Optional[int], n: Optional[int]) -> list:
+    "The requested rⱼ as a list of k ints in [1, n], from an int or a per-class sequence (k, n None: the types only)."
     if isinstance(num_components, (int, np.integer)) and not isinstance(num_components, bool):
-        rs = [int(num_components)] * k
+        rs = [int(num_components)] * (k or 1)
     elif isinstance(num_components, (Sequence, Tensor, np.ndarray)) and not isinstance(num_components, str):
         rs = [r.item() if isinstance(r, (Tensor, np.generic)) else r for r in num_components]
-        if len(rs) != k:
+        if k is not None and len(rs) != k:
             raise ValueError(f"num_components has {len(rs)} entries but there are {k} classes")
         if any(isinstance(r, bool) or not isinstance(r, int) for r in rs):
             raise TypeError(f"num_components entries must be integers, got {rs}")
     else:
         raise TypeError(f"num_components must be an int or a sequence of ints, got {type(num_components).__name__}")
-    if any(r < 1 or r > n for r in rs):
-        raise ValueError(f"num_components must lie in [1, n={n}], got {rs}")
+    if any(r < 1 or (n is not None and r > n) for r in rs):
+        raise ValueError(f"num_components must lie in [1, {'n' if n is None else f'n={n}'}], got {rs}")
     return rs
 
 # %% ../nbs/04a_nearest_subspace.ipynb #c006
@@ -52,7 +40,8 @@ class NearestSubspace:
     def __init__(self, num_components: Union[int, Sequence[int]],  # rⱼ: one int for all classes, or one per class
                  center: bool = True,  # subtract the class mean μʲ (the paper's rule); False: subspaces through 0
                 ):
-        self.num_components, self.center = num_components, bool(center)
+        _check_components(num_components, None, None)
+        self.num_components, self.center = num_components, check_bool(center, "center")
         self.means_ = self.bases_ = self.ranks_ = self.counts_ = None
 
     def __repr__(self) -> str:
@@ -64,7 +53,7 @@ class NearestSubspace:
            ) -> NearestSubspace:
         "Store each class's mean `means_ (k, n)`, basis `bases_ (k, n, r_max)` and used rank `ranks_ (k,)` (§5.1), one batched SVD."
         Z = check_features(Z, "train_Z")
-        _check_labels(labels, Z.shape[0], "train_labels")
+        check_labels(labels, "train_labels", m=Z.shape[0])
         Pi = membership_matrix(labels, Z.shape[0], num_classes, dtype=Z.dtype, device=Z.device)   # (m, k)
         k, n = Pi.shape[1], Z.shape[1]
         rs = torch.tensor(_check_components(self.num_components, k, n), device=Z.device)           # (k,)
@@ -126,9 +115,7 @@ def accuracy(pred: Tensor,  # (m,) predicted labels
              labels: Tensor,  # (m,) true labels
             ) -> float:
     "Fraction of `pred` equal to `labels` (the ACC of §5.1's tables)."
-    for name, t in (("pred", pred), ("labels", labels)):
-        if not isinstance(t, Tensor) or t.ndim != 1:
-            raise ValueError(f"{name} must be a 1-D tensor of labels")
+    check_labels(pred, "pred"), check_labels(labels, "labels")
     if pred.shape != labels.shape or pred.numel() == 0:
         raise ValueError(f"pred and labels must have the same non-empty shape, got {tuple(pred.shape)} and {tuple(labels.shape)}")
     return float((pred == labels.to(pred.device)).double().mean())

@@ -11,7 +11,7 @@ from typing import NamedTuple, Optional
 import torch
 from torch import Tensor
 
-from .core import check_eps_sq, check_features, membership_matrix
+from .core import check_bool, check_eps_sq, check_features, check_labels, check_tensor, membership_matrix
 from .rate import class_samples, logdet_scaled_gram
 
 # %% auto #0
@@ -46,18 +46,26 @@ def _factor_lengths(counts: Tensor,  # (...) segment sizes mⱼ
     return torch.where(counts > 0, L, torch.zeros_like(L))
 
 # %% ../nbs/02a_compression_clustering.ipynb #c007
-def _check_flag(value, name: str) -> bool:
-    "Check that `value` is a bool."
-    if not isinstance(value, bool):
-        raise TypeError(f"{name} must be True or False, got {value!r}")
-    return value
+_HEADROOM = 1e-4     # the working dtype must hold the bound on α·FᵀF with this margin (the log-det adds up p entries)
 
-def _prepare(X, membership, eps_sq, num_classes, affine):
-    "Validate (X, membership, ε², affine) and return them with the `(m, k)` membership matrix."
+def _working(X: Tensor, eps_sq: float) -> Tensor:
+    "X, or X in float64 where n²·max|x|²/ε², a bound on the entries of every αⱼFⱼᵀFⱼ, would overflow X's dtype."
+    n = X.shape[1]
+    top = float(X.detach().abs().max()) if X.numel() else 0.0
+    bound = n * n * top * top / eps_sq                           # a Python float: inf, not an error, past 1.8e308
+    for dtype in (X.dtype, torch.float64):
+        if bound < _HEADROOM * torch.finfo(dtype).max:
+            return X.to(dtype)
+    raise ValueError(f"X is too large to code at eps_sq={eps_sq:g}: n²·max|X|²/ε² = {bound:.3g} overflows float64; rescale X")
+
+def _prepare(X, membership, eps_sq, num_classes, affine, bits=False):
+    "Validate (X, membership, ε², affine, bits); return X in its working dtype with the `(m, k)` membership matrix."
     X = check_features(X, name="X")
     eps_sq = check_eps_sq(eps_sq)
-    Pi = membership_matrix(membership, X.shape[0], num_classes, dtype=X.dtype, device=X.device)
-    return X, Pi, eps_sq, _check_flag(affine, "affine")
+    affine, bits = check_bool(affine, "affine"), check_bool(bits, "bits")
+    Xw = _working(X, eps_sq)
+    Pi = membership_matrix(membership, X.shape[0], num_classes, dtype=Xw.dtype, device=X.device)
+    return Xw, Pi, eps_sq, affine
 
 def segment_coding_lengths(X: Tensor,  # (m, n) data, rows are samples
                            membership: Tensor,  # labels (m,) or soft rows (m, k)
@@ -67,18 +75,20 @@ def segment_coding_lengths(X: Tensor,  # (m, n) data, rows are samples
                            bits: bool = False,  # in bits instead of nats
                           ) -> Tensor:  # (k,)
     "The coding length L(Xⱼ, ε) (or L̂ with the mean) of every segment, in one batched log det; an empty one costs 0."
-    X, Pi, eps_sq, affine = _prepare(X, membership, eps_sq, num_classes, affine)
-    L = _factor_lengths(*_segment_factors(X, Pi, affine), eps_sq, affine)
+    Xw, Pi, eps_sq, affine = _prepare(X, membership, eps_sq, num_classes, affine, bits)
+    L = _factor_lengths(*_segment_factors(Xw, Pi, affine), eps_sq, affine).to(X.dtype)
     return L / math.log(2) if bits else L
 
 # %% ../nbs/02a_compression_clustering.ipynb #c011
 def membership_length(counts: Tensor,  # (k,) segment sizes mⱼ (zeros allowed)
                      ) -> Tensor:  # scalar, nats
     "Length of the membership code Σⱼ mⱼ·(−log(mⱼ/m)) = m·H(m₁/m, …, mₖ/m) (slides, 'A Greedy Algorithm')."
-    if not isinstance(counts, Tensor) or counts.ndim != 1 or not counts.is_floating_point():
-        raise TypeError("counts must be a 1-D float tensor of segment sizes")
-    if counts.numel() and float(counts.min()) < 0:
-        raise ValueError(f"counts must be >= 0, got {float(counts.min())}")
+    if not check_tensor(counts, "counts").is_floating_point():
+        raise TypeError(f"counts must be a float tensor of segment sizes, got {counts.dtype}")
+    if counts.ndim != 1:
+        raise ValueError(f"counts must have shape (k,), got shape {tuple(counts.shape)}")
+    if not bool(torch.isfinite(counts).all()) or (counts.numel() and float(counts.min()) < 0):
+        raise ValueError(f"counts must be >= 0 and finite, got min {float(counts.min())}")
     m = counts.sum()
     return -torch.special.xlogy(counts, counts / m.clamp_min(torch.finfo(counts.dtype).tiny)).sum()
 
@@ -90,26 +100,22 @@ def segmentation_length(X: Tensor,  # (m, n) data, rows are samples
                         bits: bool = False,  # in bits instead of nats
                        ) -> Tensor:  # scalar
     "The segmentation criterion Lᶜ(X, Π) = Σⱼ L(Xⱼ) + Σⱼ mⱼ(−log(mⱼ/m)) (slides; Ma et al. 2007)."
-    X, Pi, eps_sq, affine = _prepare(X, membership, eps_sq, num_classes, affine)
-    counts, F, mu = _segment_factors(X, Pi, affine)
-    total = _factor_lengths(counts, F, mu, eps_sq, affine).sum() + membership_length(counts)
+    Xw, Pi, eps_sq, affine = _prepare(X, membership, eps_sq, num_classes, affine, bits)
+    counts, F, mu = _segment_factors(Xw, Pi, affine)
+    total = (_factor_lengths(counts, F, mu, eps_sq, affine).sum() + membership_length(counts)).to(X.dtype)
     return total / math.log(2) if bits else total
 
 # %% ../nbs/02a_compression_clustering.ipynb #c017
 def canonical_labels(labels: Tensor,  # (m,) integer labels >= 0
                     ) -> Tensor:  # (m,) int64 labels 0..k-1
     "Relabel a partition 0, 1, 2, … in order of first appearance, so that equal partitions get equal labels."
-    if not isinstance(labels, Tensor):
-        raise TypeError(f"labels must be a torch.Tensor of integers (m,), got {type(labels).__name__}")
-    if labels.ndim != 1:
-        raise ValueError(f"labels must have shape (m,), got shape {tuple(labels.shape)}")
-    if labels.dtype == torch.bool or labels.is_floating_point() or labels.is_complex():
-        raise TypeError(f"labels must have an integer dtype, got {labels.dtype}")
+    return _canonical(check_labels(labels, "labels"))
+
+def _canonical(labels: Tensor) -> Tensor:
+    "`canonical_labels` of checked labels."
     labels = labels.to(torch.int64)
     if labels.numel() == 0:
         return labels
-    if int(labels.min()) < 0:
-        raise ValueError(f"labels must be >= 0, got {int(labels.min())}")
     m, dev = labels.shape[0], labels.device
     first = torch.full((int(labels.max()) + 1,), m, dtype=torch.int64, device=dev)
     first.scatter_reduce_(0, labels, torch.arange(m, device=dev), reduce="amin")
@@ -131,11 +137,11 @@ class Segmentation(NamedTuple):
     history: MergeHistory
 
 def _history(k0: int, lengths: list, pairs: list, gains: list, like: Tensor) -> MergeHistory:
-    "Pack the per-step records of a merging run into a `MergeHistory`."
+    "Pack the per-step records of a merging run into a `MergeHistory` (lengths and gains in `like`'s dtype)."
     return MergeHistory(num_segments=torch.arange(k0, k0 - len(pairs) - 1, -1),
-                        length=torch.stack(lengths),
+                        length=torch.stack(lengths).to(like.dtype),
                         pairs=torch.tensor(pairs, dtype=torch.int64).reshape(-1, 2),
-                        gains=torch.stack(gains) if gains else like.new_zeros(0))
+                        gains=torch.stack(gains).to(like.dtype) if gains else like.new_zeros(0))
 
 # %% ../nbs/02a_compression_clustering.ipynb #c022
 _BATCH_ELEMENTS = 1 << 24        # cap on the numbers in one padded batch of merged factors
@@ -218,7 +224,7 @@ def _initial_segments(X: Tensor, init) -> Tensor:
     m = X.shape[0]
     if init is None:
         return torch.arange(m, device=X.device)
-    init = canonical_labels(init)
+    init = _canonical(check_labels(init, "init"))
     if init.shape[0] != m:
         raise ValueError(f"init has {init.shape[0]} labels but X has {m} samples")
     return init.to(X.device)
@@ -231,8 +237,9 @@ def merge_segments(X: Tensor,  # (m, n) data, rows are samples
     "Greedy bottom-up pairwise merging that minimises Lᶜ (slides' 'A Greedy Algorithm'; Ma et al. 2007), with cached gains."
     X = check_features(X, name="X")
     eps_sq = check_eps_sq(eps_sq)
-    affine = _check_flag(affine, "affine")
+    affine = check_bool(affine, "affine")
     labels0 = _initial_segments(X, init)
+    like, X = X, _working(X, eps_sq)                             # float64 where X's dtype would overflow
     segs = _Segments(X, labels0, eps_sq, affine)
     k0, dev = segs.counts.numel(), X.device
     D = X.new_full((k0, k0), math.inf)                           # cached gains: D[a, b] = change of Lᶜ if a, b merge
@@ -259,7 +266,7 @@ def merge_segments(X: Tensor,  # (m, n) data, rows are samples
         others = others[others != a]
         D[a, others] = D[others, a] = segs.gains(torch.full_like(others, a), others)   # one batched call
         _refresh_minima(D, best, best_col, a, b, others)
-    return Segmentation(canonical_labels(owner[labels0]), _history(k0, lengths, pairs, gains, X))
+    return Segmentation(_canonical(owner[labels0]), _history(k0, lengths, pairs, gains, like))
 
 # %% ../nbs/02a_compression_clustering.ipynb #c033
 def literal_merge_segments(X: Tensor,  # (m, n) data, rows are samples (keep m small)
@@ -270,7 +277,7 @@ def literal_merge_segments(X: Tensor,  # (m, n) data, rows are samples (keep m s
     "The slides' greedy algorithm verbatim, for checks: each step evaluates Lᶜ of every candidate partition from scratch."
     X = check_features(X, name="X")
     eps_sq = check_eps_sq(eps_sq)
-    affine = _check_flag(affine, "affine")
+    affine = check_bool(affine, "affine")
     labels = _initial_segments(X, init)
     k0 = int(labels.max()) + 1
     def total(lab):

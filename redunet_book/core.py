@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import os
 import random
+from collections.abc import Hashable
 from typing import Optional, Union
 
 import numpy as np
@@ -15,17 +16,32 @@ import torch
 from torch import Tensor
 
 # %% auto #0
-__all__ = ['FLOAT_DTYPES', 'SCALE_ENV', 'SCALES', 'check_features', 'check_positive', 'check_int', 'check_eps_sq',
+__all__ = ['FLOAT_DTYPES', 'SCALE_ENV', 'SCALES', 'check_tensor', 'check_dtype', 'check_features', 'check_real', 'check_positive',
+           'check_nonnegative', 'check_int', 'check_eps_sq', 'check_bool', 'check_choice', 'check_labels',
            'simplex_tolerance', 'membership_matrix', 'normalize', 'make_generator', 'seed_everything', 'resolve_device',
            'complex_dtype', 'tolerance', 'get_scale', 'by_scale']
 
 # %% ../nbs/00_core.ipynb #c005
 FLOAT_DTYPES = (torch.float32, torch.float64)
+_DTYPE_NAMES = {"float32": torch.float32, "float64": torch.float64}
+
+def check_tensor(value, name: str) -> Tensor:
+    "Check that `value` is a torch.Tensor (TypeError otherwise) and return it."
+    if not isinstance(value, Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
+    return value
+
+def check_dtype(dtype, name: str = "dtype") -> torch.dtype:
+    "Check that `dtype` is float32 or float64 (a torch dtype or its name 'float32'/'float64') and return the torch dtype."
+    if isinstance(dtype, str) and dtype in _DTYPE_NAMES:
+        return _DTYPE_NAMES[dtype]
+    if not isinstance(dtype, torch.dtype) or dtype not in FLOAT_DTYPES:
+        raise TypeError(f"{name} must be float32 or float64, got {dtype!r}")
+    return dtype
 
 def check_features(Z, name: str = "Z", ndim: Union[int, tuple, None] = 2, min_samples: int = 1) -> Tensor:
     "Check that `Z` is a finite float32/float64 tensor with `ndim` dims (batch first) and at least `min_samples` rows."
-    if not isinstance(Z, Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(Z).__name__}")
+    check_tensor(Z, name)
     if Z.dtype not in FLOAT_DTYPES:
         raise TypeError(f"{name} must have dtype float32 or float64, got {Z.dtype}")
     allowed = (ndim,) if isinstance(ndim, int) else ndim
@@ -41,22 +57,36 @@ def check_features(Z, name: str = "Z", ndim: Union[int, tuple, None] = 2, min_sa
     return Z
 
 # %% ../nbs/00_core.ipynb #c006
-def check_positive(value, name: str) -> float:
-    "Check that `value` is a finite real number > 0 and return it as a float."
+def check_real(value, name: str) -> float:
+    "Check that `value` is a finite real number (int, float, NumPy scalar or one-element tensor; not a bool) and return it as a float."
     if isinstance(value, Tensor):
-        if value.numel() != 1:
-            raise TypeError(f"{name} must be a real number, got a tensor of shape {tuple(value.shape)}")
+        if value.numel() != 1 or value.dtype == torch.bool or value.is_complex():
+            raise TypeError(f"{name} must be a real number, got a {value.dtype} tensor of shape {tuple(value.shape)}")
         value = value.item()
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
     value = float(value)
-    if not math.isfinite(value) or value <= 0:
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value}")
+    return value
+
+def check_positive(value, name: str) -> float:
+    "Check that `value` is a finite real number > 0 and return it as a float."
+    value = check_real(value, name)
+    if value <= 0:
         raise ValueError(f"{name} must be a finite number > 0, got {value}")
+    return value
+
+def check_nonnegative(value, name: str) -> float:
+    "Check that `value` is a finite real number >= 0 and return it as a float."
+    value = check_real(value, name)
+    if value < 0:
+        raise ValueError(f"{name} must be a finite number >= 0, got {value}")
     return value
 
 def check_int(value, name: str, low: int = 1) -> int:
     "Check that `value` is an integer (not a bool) >= `low` and return it."
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{name} must be an int, got {type(value).__name__}")
     if value < low:
         raise ValueError(f"{name} must be >= {low}, got {value}")
@@ -66,29 +96,58 @@ def check_eps_sq(eps_sq) -> float:
     "Check the squared distortion ε² (`eps_sq`): a finite number > 0."
     return check_positive(eps_sq, "eps_sq")
 
+def check_bool(value, name: str) -> bool:
+    "Check that `value` is True or False (a Python or NumPy bool; never coerced) and return it as a bool."
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+def check_choice(value, name: str, choices) -> object:
+    "Check that `value` is one of `choices` (a ValueError lists them) and return it."
+    choices = tuple(choices)
+    try:
+        ok = isinstance(value, Hashable) and value in choices
+    except (TypeError, RuntimeError):
+        ok = False
+    if not ok:
+        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
+    return value
+
+def check_labels(labels, name: str = "labels", num_classes: Optional[int] = None, m: Optional[int] = None) -> Tensor:
+    "Check integer labels `(m,)` with values in [0, k) (k = `num_classes` when given) and return them."
+    check_tensor(labels, name)
+    if labels.dtype == torch.bool or labels.is_floating_point() or labels.is_complex():
+        raise TypeError(f"{name} must have an integer dtype, got {labels.dtype}")
+    if labels.ndim != 1:
+        raise ValueError(f"{name} must have shape (m,), got shape {tuple(labels.shape)}")
+    if m is not None and labels.shape[0] != m:
+        raise ValueError(f"{name} must have shape ({m},) (one label per sample), got shape {tuple(labels.shape)}")
+    if labels.numel() and int(labels.min()) < 0:
+        raise ValueError(f"{name} must be >= 0, got {int(labels.min())}")
+    if num_classes is not None:
+        k = check_int(num_classes, "num_classes")
+        if labels.numel() and int(labels.max()) >= k:
+            raise ValueError(f"{name} must lie in [0, num_classes={k}), got label {int(labels.max())}")
+    return labels
+
 # %% ../nbs/00_core.ipynb #c009
 def simplex_tolerance(dtype: torch.dtype) -> float:
     "Tolerance on soft-membership row sums for `dtype` (about 1e-4 in float32, 1e-6 in float64)."
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise TypeError(f"dtype must be a torch float dtype, got {dtype!r}")
     return max(1e-6, 1e3 * torch.finfo(dtype).eps)
 
 def _labels_to_matrix(labels: Tensor, num_classes, dtype, device) -> Tensor:
-    "One-hot `(m, k)` matrix from validated integer labels `(m,)`."
-    if labels.numel() and int(labels.min()) < 0:
-        raise ValueError(f"membership labels must be >= 0, got {int(labels.min())}")
-    top = int(labels.max()) + 1 if labels.numel() else 0
-    if num_classes is None:
-        num_classes = top
-    elif isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
-        raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")
-    elif top > num_classes:
-        raise ValueError(f"membership labels must lie in [0, num_classes={num_classes}), got label {top - 1}")
-    Pi = torch.zeros(labels.shape[0], int(num_classes), dtype=dtype, device=device)
+    "One-hot `(m, k)` matrix from integer labels `(m,)` (checked by `check_labels`)."
+    check_labels(labels, "membership", num_classes)
+    k = (int(labels.max()) + 1 if labels.numel() else 0) if num_classes is None else int(num_classes)
+    Pi = torch.zeros(labels.shape[0], k, dtype=dtype, device=device)
     return Pi.scatter_(1, labels.to(device=device, dtype=torch.int64)[:, None], 1.0)
 
 def _check_soft(Pi: Tensor, num_classes) -> None:
     "Check a soft membership `(m, k)`: finite, non-negative rows summing to one."
     Pi = Pi.detach()
-    if num_classes is not None and Pi.shape[1] != num_classes:
+    if num_classes is not None and Pi.shape[1] != check_int(num_classes, "num_classes"):
         raise ValueError(f"membership has {Pi.shape[1]} columns but num_classes={num_classes}")
     if not bool(torch.isfinite(Pi).all()):
         raise ValueError("membership contains NaN or Inf")
@@ -105,13 +164,12 @@ def membership_matrix(membership, m: int, num_classes: Optional[int] = None,
     "Membership as the `(m, k)` matrix Π (column j = diagonal of the paper's Πʲ) from labels `(m,)` or soft rows `(m, k)`."
     if not isinstance(membership, Tensor):
         raise TypeError(f"membership must be a torch.Tensor of labels (m,) or soft rows (m, k), got {type(membership).__name__}")
+    m, dtype = check_int(m, "m", low=0), check_dtype(dtype)
     if membership.ndim not in (1, 2):
         raise ValueError(f"membership must be labels of shape (m,) or soft rows of shape (m, k), got shape {tuple(membership.shape)}")
     if membership.shape[0] != m:
         raise ValueError(f"membership has {membership.shape[0]} rows but the features have {m} samples")
     if membership.ndim == 1:
-        if membership.dtype == torch.bool or membership.is_floating_point() or membership.is_complex():
-            raise TypeError(f"membership labels (m,) must have an integer dtype, got {membership.dtype}")
         return _labels_to_matrix(membership, num_classes, dtype, device)
     if not membership.is_floating_point():
         raise TypeError(f"soft membership (m, k) must have a float dtype, got {membership.dtype}")
@@ -138,11 +196,12 @@ def make_generator(seed: Optional[int] = None, device=None) -> torch.Generator:
     if seed is None:
         g.seed()
     else:
-        g.manual_seed(int(seed))
+        g.manual_seed(check_int(seed, "seed", low=0))
     return g
 
 def seed_everything(seed: int) -> None:
     "Seed Python's, NumPy's and torch's global generators (for notebooks and scripts, not library code)."
+    seed = check_int(seed, "seed", low=0)
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
@@ -151,17 +210,22 @@ def resolve_device(device=None) -> torch.device:
     "`device` as a `torch.device`; None or 'auto' picks CUDA when available, else CPU."
     if device is None or device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    if isinstance(device, torch.device):
+        return device
+    if not isinstance(device, str):
+        raise TypeError(f"device must be a torch.device, a name such as 'cpu' or 'cuda:0', or None, got {type(device).__name__}")
+    try:
+        return torch.device(device)
+    except RuntimeError:
+        raise ValueError(f"device must name a device such as 'cpu', 'cuda' or 'cuda:1', got {device!r}") from None
 
 def complex_dtype(dtype: torch.dtype) -> torch.dtype:
     "The complex dtype matching a real float dtype (float32 → complex64, float64 → complex128)."
-    if dtype not in FLOAT_DTYPES:
-        raise TypeError(f"dtype must be float32 or float64, got {dtype}")
-    return torch.complex64 if dtype == torch.float32 else torch.complex128
+    return torch.complex64 if check_dtype(dtype) == torch.float32 else torch.complex128
 
 def tolerance(dtype: torch.dtype) -> dict:
     "Relative/absolute tolerances for numerical checks in `dtype` (`dict(rtol=..., atol=...)`)."
-    return dict(rtol=1e-4, atol=1e-5) if dtype == torch.float32 else dict(rtol=1e-9, atol=1e-10)
+    return dict(rtol=1e-4, atol=1e-5) if check_dtype(dtype) == torch.float32 else dict(rtol=1e-9, atol=1e-10)
 
 # %% ../nbs/00_core.ipynb #c020
 SCALE_ENV = "REDUNET_BOOK_SCALE"
@@ -169,11 +233,9 @@ SCALES = ("book", "paper")
 
 def get_scale(scale: Optional[str] = None) -> str:
     "The active scale: `scale` if given, else $REDUNET_BOOK_SCALE, else 'book'."
-    value = scale if scale is not None else os.environ.get(SCALE_ENV, "book")
-    if value not in SCALES:
-        source = "scale" if scale is not None else SCALE_ENV
-        raise ValueError(f"{source} must be one of {SCALES}, got {value!r}")
-    return value
+    if scale is not None:
+        return check_choice(scale, "scale", SCALES)
+    return check_choice(os.environ.get(SCALE_ENV, "book"), SCALE_ENV, SCALES)
 
 def by_scale(book, paper, scale: Optional[str] = None):
     "Pick `book` or `paper` according to the active scale."

@@ -13,7 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .core import FLOAT_DTYPES, check_int, make_generator, normalize
+from .core import (check_bool, check_choice, check_dtype, check_int, check_labels, check_nonnegative, check_positive,
+                               check_real, check_tensor, make_generator, normalize)
 from .fetch import MNIST_FILES, MNIST_SHA256, check_split, ensure_mnist, find_mnist, mnist_folders, sha256_file
 
 # %% auto #0
@@ -24,33 +25,39 @@ __all__ = ['DATA_SPLITS', 'random_orthonormal_basis', 'subspace_samples', 'parse
 def random_orthonormal_basis(n: int, d: int, generator: Optional[torch.Generator] = None,
                              dtype: torch.dtype = torch.float64) -> Tensor:
     "A Haar-random `(n, d)` matrix with orthonormal columns (d <= n)."
-    check_int(n, "n")
-    check_int(d, "d")
+    n, d, dtype = check_int(n, "n"), check_int(d, "d"), check_dtype(dtype)
     if d > n:
         raise ValueError(f"d must be <= n to have {d} orthonormal columns in R^{n}, got d={d}")
-    if dtype not in FLOAT_DTYPES:
-        raise TypeError(f"dtype must be float32 or float64, got {dtype}")
     A = torch.randn(n, d, generator=generator, dtype=torch.float64)
     Q, R = torch.linalg.qr(A)
     return (Q * torch.sign(torch.diagonal(R))).to(dtype)
 
 # %% ../nbs/00a_data.ipynb #c008
-def subspace_samples(dims: Sequence[int], n: int, samples_per_class, orthogonal: bool = True,
-                     noise: float = 0.0, generator: Optional[torch.Generator] = None,
-                     dtype: torch.dtype = torch.float64) -> tuple[Tensor, Tensor]:
-    "Unit-norm samples `Z (m, n)` and labels `(m,)` from k subspaces of dimensions `dims` in R^n."
-    dims = [check_int(d, "dims entries") for d in dims]
+def subspace_samples(subspace_dims: Sequence[int],  # d_1, ..., d_k: one subspace per class
+                     n: int,  # ambient dimension
+                     samples_per_class,  # one int for every class, or one per class
+                     orthogonal: bool = True,  # mutually orthogonal subspaces (needs sum(d_j) <= n)
+                     noise: float = 0.0,  # std of isotropic Gaussian noise added before normalising
+                     generator: Optional[torch.Generator] = None,  # None: torch's default generator
+                     dtype: torch.dtype = torch.float64,
+                    ) -> tuple[Tensor, Tensor]:  # Z (m, n) on the sphere, labels (m,) class by class
+    "Unit-norm samples `Z (m, n)` and labels `(m,)` from k subspaces of dimensions `subspace_dims` in R^n."
+    if isinstance(subspace_dims, (str, bytes)) or not isinstance(subspace_dims, Sequence):
+        raise TypeError(f"subspace_dims must be a sequence of ints, got {type(subspace_dims).__name__}")
+    dims = [check_int(d, "subspace_dims entries") for d in subspace_dims]
     if not dims:
-        raise ValueError("dims must list at least one subspace dimension")
-    counts = [samples_per_class] * len(dims) if isinstance(samples_per_class, int) else list(samples_per_class)
+        raise ValueError("subspace_dims must list at least one subspace dimension")
+    n, dtype = check_int(n, "n"), check_dtype(dtype)
+    if isinstance(samples_per_class, (str, bytes)) or not isinstance(samples_per_class, (int, Sequence)):
+        raise TypeError(f"samples_per_class must be an int or a sequence of ints, got {type(samples_per_class).__name__}")
+    counts = list(samples_per_class) if isinstance(samples_per_class, Sequence) else [samples_per_class] * len(dims)
     if len(counts) != len(dims):
-        raise ValueError(f"samples_per_class has {len(counts)} entries but dims has {len(dims)}")
+        raise ValueError(f"samples_per_class has {len(counts)} entries but subspace_dims has {len(dims)}")
     counts = [check_int(c, "samples_per_class", low=0) for c in counts]
-    if noise < 0:
-        raise ValueError(f"noise must be >= 0, got {noise}")
-    if orthogonal:
+    noise = check_nonnegative(noise, "noise")
+    if check_bool(orthogonal, "orthogonal"):
         if sum(dims) > n:
-            raise ValueError(f"orthogonal subspaces need sum(dims)={sum(dims)} <= n={n}")
+            raise ValueError(f"orthogonal subspaces need sum(subspace_dims)={sum(dims)} <= n={n}")
         bases = random_orthonormal_basis(n, sum(dims), generator).split(dims, dim=1)
     else:
         bases = [random_orthonormal_basis(n, d, generator) for d in dims]
@@ -69,6 +76,9 @@ def parse_idx(data: bytes,  # the bytes of an IDX file, gzip-compressed or raw
               name: str = "IDX data",  # how errors refer to the data (e.g. the file name)
              ) -> Tensor:  # the array, with the dtype and shape its header gives
     "Decode an IDX file (LeCun's MNIST format): magic 00 00 type ndim, big-endian int32 sizes, big-endian values."
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError(f"data must be bytes, got {type(data).__name__}")
+    data = bytes(data)
     if data[:2] == b"\x1f\x8b":
         try:
             data = gzip.decompress(data)
@@ -100,6 +110,7 @@ def load_mnist(root=None,  # data folder (default: $REDUNET_DATA, else ~/.cache/
               ) -> tuple[Tensor, Tensor]:  # images uint8 (N, 28, 28), labels int64 (N,)
     "Read an MNIST split from its IDX files (gzip or raw), checked against the published SHA-256."
     check_split(split)
+    download, verify = check_bool(download, "download"), check_bool(verify, "verify")
     paths = find_mnist(split, root)
     if paths is None and download:
         ensure_mnist(split, root)
@@ -127,29 +138,25 @@ def load_mnist(root=None,  # data folder (default: $REDUNET_DATA, else ~/.cache/
 
 # %% ../nbs/00a_data.ipynb #c027
 def balanced_split(labels: Tensor,  # (N,) integer labels in [0, k)
-                   n_train_per_class: int,  # training samples drawn from every class
-                   n_test_per_class: Optional[int] = None,  # test samples from every class; None: all the rest
+                   train_per_class: int,  # training samples drawn from every class
+                   test_per_class: Optional[int] = None,  # test samples from every class; None: all the rest
                    seed: int = 0,  # seed of the permutations (same seed, same split)
                    num_classes: Optional[int] = None,  # k (default: max label + 1); every class must have samples
                   ) -> tuple[Tensor, Tensor]:  # train and test indices into `labels`, int64, grouped by class
     "Disjoint, class-balanced training and test indices, drawn with a seeded permutation per class."
-    if not isinstance(labels, Tensor) or labels.ndim != 1 or labels.dtype in (torch.bool,) or labels.is_floating_point():
-        raise TypeError("labels must be a 1-D integer tensor (N,)")
-    n_train = check_int(n_train_per_class, "n_train_per_class", low=0)
-    n_test = None if n_test_per_class is None else check_int(n_test_per_class, "n_test_per_class", low=0)
-    labels = labels.cpu()
-    if labels.numel() and int(labels.min()) < 0:
-        raise ValueError(f"labels must be >= 0, got {int(labels.min())}")
-    k = int(labels.max()) + 1 if num_classes is None and labels.numel() else check_int(num_classes or 0, "num_classes")
-    if labels.numel() and int(labels.max()) >= k:
-        raise ValueError(f"labels must lie in [0, num_classes={k}), got {int(labels.max())}")
-    g = make_generator(seed)
+    labels = check_labels(labels, "labels", num_classes).cpu()
+    n_train = check_int(train_per_class, "train_per_class", low=0)
+    n_test = None if test_per_class is None else check_int(test_per_class, "test_per_class", low=0)
+    g = make_generator(check_int(seed, "seed", low=0))
+    k = num_classes if num_classes is not None else int(labels.max()) + 1 if labels.numel() else 0
+    if k == 0:
+        raise ValueError("labels must not be empty when num_classes is not given")
     train, test = [], []
     for j in range(k):
         idx = (labels == j).nonzero()[:, 0]
         need = n_train + (n_test or 0)
         if idx.numel() < need or idx.numel() == 0:
-            raise ValueError(f"class {j} has {idx.numel()} samples, fewer than n_train_per_class + n_test_per_class = {max(need, 1)}")
+            raise ValueError(f"class {j} has {idx.numel()} samples, fewer than train_per_class + test_per_class = {max(need, 1)}")
         idx = idx[torch.randperm(idx.numel(), generator=g)]
         train.append(idx[:n_train])
         test.append(idx[n_train:] if n_test is None else idx[n_train:n_train + n_test])
@@ -175,8 +182,10 @@ def mnist_sets(train_per_class: int,  # training images per class
                verify: bool = True,  # check the files' SHA-256
               ) -> MNISTSets:
     "Seeded, class-balanced MNIST training and test sets, from the official splits or from the test split alone."
-    if split not in DATA_SPLITS:
-        raise ValueError(f"split must be one of {DATA_SPLITS}, got {split!r}")
+    split, verify = check_choice(split, "split", DATA_SPLITS), check_bool(verify, "verify")
+    check_int(train_per_class, "train_per_class", low=0)
+    if test_per_class is not None:
+        check_int(test_per_class, "test_per_class", low=0)
     if split == "auto":
         split = "official" if find_mnist("train", root) is not None else "test"
     test_images, test_labels = load_mnist(root, "test", verify=verify)
@@ -205,9 +214,10 @@ def polar_grid(num_angles: int,  # Γ, angles 2πl/Γ, l = 0..Γ-1 (endpoint exc
     "The polar sampling grid of §5.2 / Fig. 22, centred at the image centre, as grid_sample coordinates."
     G, C = check_int(num_angles, "num_angles"), check_int(num_radii, "num_radii")
     H, W = check_int(height, "height"), check_int(width, "width", low=2)
-    R = (min(H, W) - 1) / 2 if radius is None else float(radius)
+    R = (min(H, W) - 1) / 2 if radius is None else check_positive(radius, "radius")
     if not R > 0:
-        raise ValueError(f"radius must be > 0, got {radius!r}")
+        raise ValueError(f"radius must be > 0, got {R} (the default for a {H}×{W} image)")
+    dtype = check_dtype(dtype)
     phi = torch.arange(G, dtype=torch.float64) * (2 * math.pi / G)              # endpoint excluded
     r = torch.arange(1, C + 1, dtype=torch.float64) * (R / C)
     u, v = r[:, None] * torch.cos(phi), r[:, None] * torch.sin(phi)           # (C, Γ) offsets, y up
@@ -216,12 +226,12 @@ def polar_grid(num_angles: int,  # Γ, angles 2πl/Γ, l = 0..Γ-1 (endpoint exc
 
 def _as_float_batch(images: Tensor, dtype) -> tuple[Tensor, bool]:
     "Images (m, H, W) or (m, c, H, W) as a float (m, c, H, W) batch, and whether a channel axis was added."
-    if not isinstance(images, Tensor):
-        raise TypeError(f"images must be a torch.Tensor, got {type(images).__name__}")
+    check_tensor(images, "images")
     if images.ndim not in (3, 4):
         raise ValueError(f"images must have shape (m, H, W) or (m, c, H, W), got shape {tuple(images.shape)}")
-    if dtype not in FLOAT_DTYPES:
-        raise TypeError(f"dtype must be float32 or float64, got {dtype}")
+    dtype = check_dtype(dtype)
+    if images.is_complex() or images.dtype == torch.bool:
+        raise TypeError(f"images must be real (integer or float), got {images.dtype}")
     x = images if images.is_floating_point() else images.to(dtype)
     return (x[:, None] if images.ndim == 3 else x), images.ndim == 3
 
@@ -246,7 +256,7 @@ def rotate_images(images: Tensor,  # (m, H, W) or (m, c, H, W), uint8 or float
     "Rotate images about their centre ((W-1)/2, (H-1)/2) by bilinear interpolation (grid_sample, align_corners=True); zeros outside."
     x, squeeze = _as_float_batch(images, dtype)
     m, c, H, W = x.shape
-    t = math.radians(float(degrees))
+    t = math.radians(check_real(degrees, "degrees"))
     kw = dict(dtype=torch.float64, device=x.device)
     u = torch.arange(W, **kw) - (W - 1) / 2                        # column offsets, right
     v = (H - 1) / 2 - torch.arange(H, **kw)                        # row offsets, up
@@ -261,8 +271,8 @@ def cyclic_translations(images: Tensor,  # (m, H, W) or (m, c, H, W), any dtype
                         stride: int,  # s: shifts (a·s, b·s) for a < ⌈H/s⌉, b < ⌈W/s⌉
                        ) -> Tensor:  # (m, T, H, W) or (m, T, c, H, W), T = ⌈H/s⌉⌈W/s⌉
     "All 2D cyclic translations of every image by multiples of `stride` (the torus of Fig. 23), row shift major."
-    if not isinstance(images, Tensor) or images.ndim not in (3, 4):
-        raise ValueError(f"images must be a tensor of shape (m, H, W) or (m, c, H, W), got {getattr(images, 'shape', type(images).__name__)}")
+    if check_tensor(images, "images").ndim not in (3, 4):
+        raise ValueError(f"images must have shape (m, H, W) or (m, c, H, W), got shape {tuple(images.shape)}")
     s = check_int(stride, "stride")
     H, W = images.shape[-2:]
     shifts = [(a, b) for a in range(0, H, s) for b in range(0, W, s)]

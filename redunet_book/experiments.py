@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, fields, replace
-from typing import Callable, Optional, Union, get_args, get_origin, get_type_hints
+from typing import Callable, Mapping, Optional, Union, get_args, get_origin, get_type_hints
 
 import torch
 
 from .classify import NearestSubspace, accuracy
-from .core import by_scale, get_scale, normalize, resolve_device
+from .core import (by_scale, check_dtype, check_eps_sq, check_features, check_labels, check_positive, get_scale,
+                               normalize, resolve_device)
 from .data import DATA_SPLITS, mnist_sets
 from .vector import ReduNet
 
@@ -24,8 +25,14 @@ __all__ = ['FIELD_CHOICES', 'EXPERIMENTS', 'TABLE18_PAPER', 'fits_annotation', '
 # %% ../nbs/10_experiments.ipynb #c005
 FIELD_CHOICES = {"dtype": ("float32", "float64"), "split": DATA_SPLITS}
 
+def _check_hint(hint) -> None:
+    "Check that `hint` is a type or a typing annotation (not a string or an instance)."
+    if not (isinstance(hint, type) or get_origin(hint) is not None):
+        raise TypeError(f"hint must be a type or a typing annotation, got {hint!r}")
+
 def fits_annotation(value, hint) -> bool:
     "Whether `value` fits a configuration field's annotation: int, float (an int too), bool, str, a non-empty tuple of numbers, Optional[...]."
+    _check_hint(hint)
     if get_origin(hint) is Union:
         return any(fits_annotation(value, h) for h in get_args(hint))
     if hint is type(None):
@@ -45,6 +52,7 @@ def fits_annotation(value, hint) -> bool:
 
 def annotation_name(hint) -> str:
     "How a field's annotation reads in an error message: 'an integer', 'a number or None', …"
+    _check_hint(hint)
     names = {bool: "true or false", int: "an integer", float: "a number", str: "a string",
              tuple: "a non-empty comma-separated list of numbers", type(None): "None"}
     if get_origin(hint) is Union:
@@ -101,17 +109,24 @@ EXPERIMENTS: dict = {}
 
 def register_experiment(name: str, config_class: type, title: str, paper_ref: str):
     "Decorator: register `run(config, device) -> dict` as the experiment `name`."
+    for arg, value in (("name", name), ("title", title), ("paper_ref", paper_ref)):
+        if not isinstance(value, str) or not value:
+            raise TypeError(f"{arg} must be a non-empty string, got {value!r}")
     if not (isinstance(config_class, type) and issubclass(config_class, ExperimentConfig)):
         raise TypeError(f"config_class must be a subclass of ExperimentConfig, got {config_class!r}")
     def deco(run: Callable) -> Callable:
+        if not callable(run):
+            raise TypeError(f"run must be callable, got {type(run).__name__}")
         EXPERIMENTS[name] = Experiment(name, config_class, run, title, paper_ref)
         return run
     return deco
 
 def get_experiment(name: str) -> Experiment:
     "The registered experiment `name` (a ValueError lists the known names)."
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a string naming an experiment, got {type(name).__name__}")
     if name not in EXPERIMENTS:
-        raise ValueError(f"unknown experiment {name!r}; registered: {sorted(EXPERIMENTS)}")
+        raise ValueError(f"name must be a registered experiment, got {name!r}; registered: {sorted(EXPERIMENTS)}")
     return EXPERIMENTS[name]
 
 def run_experiment(name: str, scale: Optional[str] = None, device=None, **overrides) -> dict:
@@ -160,11 +175,26 @@ class Table18Config(ExperimentConfig):
                    eps_sq_grid=(0.1, 0.5, 1.0), eta_grid=(0.1, 0.5, 1.0), split="auto")
 
 # %% ../nbs/10_experiments.ipynb #c015
+def _check_config(config, cls: type, name: str = "config"):
+    "Check that `config` is an instance of the configuration class `cls` (TypeError otherwise) and return it."
+    if not isinstance(config, cls):
+        raise TypeError(f"{name} must be a {cls.__name__}, got {type(config).__name__}")
+    return config
+
+def _check_data(d, keys: tuple, name: str = "d") -> Mapping:
+    "Check that `d` is a mapping (TypeError) holding `keys` (ValueError) and return it."
+    if not isinstance(d, Mapping):
+        raise TypeError(f"{name} must be a dict of the experiment's tensors, got {type(d).__name__}")
+    missing = [k for k in keys if k not in d]
+    if missing:
+        raise ValueError(f"{name} must hold {list(keys)}, missing {missing}")
+    return d
+
 def mnist_vectors(config: Table18Config, device=None) -> dict:
     "The MNIST sets of `config` (`data.mnist_sets`): unit vectors (m, 784) on `device`, [0, 1] pixels (CPU), labels, a description."
+    dtype, device = check_dtype(_check_config(config, Table18Config).dtype, "config.dtype"), resolve_device(device)
     sets = mnist_sets(config.train_per_class, config.test_per_class, config.seed, config.split, config.data_root,
                       verify=config.verify_checksums)
-    dtype, device = getattr(torch, config.dtype), resolve_device(device)
     P_train, P_test = (images.flatten(1).to(dtype) / 255 for images in (sets.train_images, sets.test_images))  # (N, 784) in [0, 1]
     return dict(X_train=normalize(P_train).to(device), y_train=sets.train_labels.to(device),
                 X_test=normalize(P_test).to(device), y_test=sets.test_labels.to(device),
@@ -173,11 +203,14 @@ def mnist_vectors(config: Table18Config, device=None) -> dict:
 # %% ../nbs/10_experiments.ipynb #c016
 def nearest_subspace_accuracy(Z_train, y_train, Z_test, y_test, config: Table18Config) -> tuple[float, float]:
     "Train and test accuracy of the nearest-subspace classifier fitted on (Z_train, y_train)."
+    _check_config(config, Table18Config)
     ns = NearestSubspace(config.num_components, center=config.center).fit(Z_train, y_train, num_classes=10)
     return accuracy(ns.predict(Z_train), y_train), accuracy(ns.predict(Z_test), y_test)
 
 def table18_cell(d: dict, eps_sq: float, eta: float, config: Table18Config) -> dict:
     "Construct one ReduNet of the grid (Algorithm 1) and measure nearest-subspace accuracy on its Algorithm 2 features."
+    _check_config(config, Table18Config), _check_data(d, ("X_train", "y_train", "X_test", "y_test"))
+    eps_sq, eta = check_eps_sq(eps_sq), check_positive(eta, "eta")
     start = time.perf_counter()
     net = ReduNet(config.num_layers, eta=eta, eps_sq=eps_sq, lam=config.lam).fit(d["X_train"], d["y_train"], num_classes=10)
     with torch.no_grad():
@@ -190,6 +223,9 @@ def table18_cell(d: dict, eps_sq: float, eta: float, config: Table18Config) -> d
 
 def linear_svm(X_train, y_train, X_test, y_test, config: Table18Config) -> dict:
     "The baseline: sklearn's LinearSVC (squared hinge, C = `config.svm_C`) trained on (X_train, y_train)."
+    _check_config(config, Table18Config)
+    for name, X, y in (("X_train", X_train, y_train), ("X_test", X_test, y_test)):
+        check_labels(y, "y" + name[1:], m=check_features(X, name).shape[0])
     from sklearn.svm import LinearSVC
     start = time.perf_counter()
     Xtr, Xte = X_train.double().cpu().numpy(), X_test.double().cpu().numpy()
@@ -203,6 +239,7 @@ def linear_svm(X_train, y_train, X_test, y_test, config: Table18Config) -> dict:
                      "ReduNet (JMLR 2022), Appendix E.7, Table 18")
 def run_table18(config: Table18Config, device=None) -> dict:
     "Table 18: every (ε², η) ReduNet's nearest-subspace train/test accuracy, the same classifier on the raw inputs, and linear SVMs."
+    _check_config(config, Table18Config)
     d = mnist_vectors(config, device)
     raw_train, raw_test = nearest_subspace_accuracy(d["X_train"], d["y_train"], d["X_test"], d["y_test"], config)
     grid = [table18_cell(d, float(e), float(h), config) for e in config.eps_sq_grid for h in config.eta_grid]

@@ -41,6 +41,18 @@ MNIST_MIRRORS = ("https://storage.googleapis.com/cvdf-datasets/mnist/",
 DATA_ENV = "REDUNET_DATA"             # the data folder, when you keep MNIST somewhere of your own
 MIRROR_ENV = "REDUNET_MNIST_MIRROR"   # an offline mirror folder to copy from (machines without internet)
 
+def _check_path(value, name: str):
+    "Check that `value` is a path (a string or an os.PathLike; TypeError otherwise) and return it."
+    if not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"{name} must be a path (str or os.PathLike), got {type(value).__name__}")
+    return value
+
+def _check_strings(value, name: str) -> tuple:
+    "Check that `value` is a sequence of strings (not one string; TypeError otherwise) and return it as a tuple."
+    if isinstance(value, str) or not isinstance(value, Sequence) or not all(isinstance(v, str) for v in value):
+        raise TypeError(f"{name} must be a sequence of strings, got {value!r}")
+    return tuple(value)
+
 def check_split(split: str) -> str:
     "`split` if it is 'train' or 'test', else a ValueError naming it."
     if split not in MNIST_FILES:
@@ -49,6 +61,7 @@ def check_split(split: str) -> str:
 
 def sha256_file(path) -> str:
     "The SHA-256 hex digest of a file, read in 1 MiB chunks."
+    _check_path(path, "path")
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -57,7 +70,7 @@ def sha256_file(path) -> str:
 
 def verified(path) -> bool:
     "Whether the file at `path` exists and has the published digest of its name."
-    path = Path(path)
+    path = Path(_check_path(path, "path"))
     return path.is_file() and MNIST_SHA256.get(path.name) == sha256_file(path)
 
 # %% ../nbs/00_fetch.ipynb #c008
@@ -69,7 +82,7 @@ def cache_folder() -> Path:
 def data_folder(root=None) -> Path:
     "The folder data are looked for and written to: `root`, else $REDUNET_DATA, else `cache_folder()`."
     if root is not None:
-        return Path(root).expanduser()
+        return Path(_check_path(root, "root")).expanduser()
     return Path(os.environ[DATA_ENV]).expanduser() if os.environ.get(DATA_ENV) else cache_folder()
 
 def mnist_folders(root=None) -> list[Path]:
@@ -80,6 +93,10 @@ def mnist_folders(root=None) -> list[Path]:
 def find_file(name: str,  # a file's base name, e.g. 't10k-images-idx3-ubyte'
               folders: Sequence[Path]) -> Optional[Path]:
     "The first `name.gz` or raw `name` in `folders`, or None."
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a file's base name (str), got {type(name).__name__}")
+    if isinstance(folders, (str, os.PathLike)) or not isinstance(folders, Sequence):
+        raise TypeError(f"folders must be a sequence of folders, got {type(folders).__name__}")
     for d in folders:
         for candidate in (name + ".gz", name):
             if (Path(d) / candidate).is_file():
@@ -112,6 +129,12 @@ def download_mnist(root=None,  # destination folder (default: `data_folder()`, i
                    timeout: float = 30.0,  # seconds per connection attempt
                   ) -> Path:  # the folder that now holds the split's two .gz files
     "Fetch a split's two .gz files from a mirror into `root`, verifying each SHA-256 before it is kept."
+    check_split(split)
+    mirrors = _check_strings(mirrors, "mirrors")
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise TypeError(f"timeout must be a number of seconds, got {type(timeout).__name__}")
+    if not timeout > 0:
+        raise ValueError(f"timeout must be > 0 seconds, got {timeout}")
     dest = data_folder(root)
     dest.mkdir(parents=True, exist_ok=True)
     unreachable: set = set()
@@ -141,7 +164,8 @@ def copy_mnist(source,  # an offline mirror folder holding the split's files (or
                split: str = "test",  # 'train' or 'test'
               ) -> Path:  # the destination folder
     "Copy a split's two files from a local mirror folder into `root`, verifying each SHA-256 before it is kept."
-    source = Path(source).expanduser()
+    source = Path(_check_path(source, "source")).expanduser()
+    check_split(split)
     dest = data_folder(root)
     for base in MNIST_FILES[check_split(split)]:
         src = find_file(base, [source, source / "mnist"])
@@ -169,6 +193,11 @@ def ensure_mnist(split: str = "test",  # 'train' or 'test'
                 ) -> Path:  # the folder that holds the split
     "Make `split` available in the data folder: found there, else downloaded (checked), else copied from a mirror folder."
     check_split(split)
+    if not isinstance(download, bool):
+        raise TypeError(f"download must be True or False, got {download!r}")
+    mirrors = _check_strings(mirrors, "mirrors")
+    if mirror is not None:
+        _check_path(mirror, "mirror")
     found = find_mnist(split, root)
     if found is not None:
         return found[0].parent
@@ -196,6 +225,9 @@ def program_name(module: str,  # e.g. 'redunet_book.fetch'
                  script: str,  # its console script, e.g. 'redunet-data'
                 ) -> str:
     "How the user called the command, for its usage line: the console script's name, else `python -m module`."
+    for arg, value in (("module", module), ("script", script)):
+        if not isinstance(value, str):
+            raise TypeError(f"{arg} must be a string, got {type(value).__name__}")
     return script if Path(sys.argv[0]).name == script else f"python -m {module}"
 
 def build_parser() -> argparse.ArgumentParser:
@@ -211,6 +243,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     "Provision the MNIST test split (required) and training split (optional); 0 on success, 1 with one line on stderr."
+    if argv is not None:
+        _check_strings(argv, "argv")
     args = build_parser().parse_args(argv)
     kw = dict(root=args.root, mirror=args.mirror or None, download=not args.no_download)
     try:

@@ -14,9 +14,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .classify import NearestSubspace, accuracy
-from .core import check_int, check_positive, make_generator, normalize, resolve_device
+from .core import (check_bool, check_dtype, check_features, check_int, check_labels, check_nonnegative,
+                               check_positive, check_tensor, make_generator, normalize, resolve_device)
 from .data import mnist_sets
-from .experiments import ExperimentConfig, register_experiment
+from .experiments import ExperimentConfig, _check_config, register_experiment
 from .lifting import Lifting2d
 from .spectral import SpectralReduNet, from_spectral, to_spectral
 
@@ -27,9 +28,16 @@ __all__ = ['TABLE2_PAPER', 'learnable_layers', 'ReduNetBP', 'predict_in_batches'
 # %% ../nbs/10c_finetune.ipynb #c005
 def learnable_layers(net: SpectralReduNet,  # a fitted spectral ReduNet with dense operators (form='dense')
                      random: bool = False,  # re-draw Ē(p), C̄ʲ(p) as complex Gaussians (the 'random initialisation' row)
-                     generator: Optional[torch.Generator] = None,  # for `random`
+                     generator: Optional[torch.Generator] = None,  # for `random`; None: make_generator(seed)
+                     seed: int = 0,  # seed of the random draws when no generator is given
                     ) -> nn.ModuleList:
     "Copies of the layers of `net` whose Ē(p) and C̄ʲ(p) are `nn.Parameter`s (initialised from the construction, or at random)."
+    if not isinstance(net, SpectralReduNet):
+        raise TypeError(f"net must be a fitted SpectralReduNet, got {type(net).__name__}")
+    random = check_bool(random, "random")
+    if len(net.layers) == 0:
+        raise ValueError("net has no layers: fit the SpectralReduNet first")
+    g = generator if generator is not None else make_generator(seed)
     layers = nn.ModuleList()
     for layer in net.layers:
         if layer.E.shape[-2] != layer.E.shape[-1] or layer.C.shape[-2] != layer.C.shape[-1]:
@@ -38,7 +46,6 @@ def learnable_layers(net: SpectralReduNet,  # a fitted spectral ReduNet with den
         for name in ("E", "C"):
             value = getattr(layer, name).detach().clone()
             if random:
-                g = generator if generator is not None else make_generator(0)
                 re_im = torch.randn(*value.shape, 2, generator=g, dtype=torch.float64)
                 value = (torch.view_as_complex(re_im) / (2 * value.shape[-1]) ** 0.5).to(value.dtype).to(value.device)
             del new._buffers[name]
@@ -52,15 +59,22 @@ class ReduNetBP(nn.Module):
     def __init__(self, lift: nn.Module,  # the (fixed) lifting of the constructed network
                  layers: nn.ModuleList,  # from `learnable_layers`
                  num_classes: int,  # k, the head's outputs
-                 generator: Optional[torch.Generator] = None,  # for the head's initial weights
+                 generator: Optional[torch.Generator] = None,  # for the head's initial weights; None: make_generator(seed)
+                 seed: int = 0,  # seed of the head's initial weights when no generator is given
                 ):
         super().__init__()
+        if not isinstance(lift, nn.Module):
+            raise TypeError(f"lift must be a torch module (a Lifting), got {type(lift).__name__}")
+        if not isinstance(layers, nn.ModuleList):
+            raise TypeError(f"layers must be the nn.ModuleList of learnable_layers, got {type(layers).__name__}")
+        if len(layers) == 0:
+            raise ValueError("layers must hold at least one layer")
         self.lift, self.layers = lift, layers
         first = layers[0]
         dtype = first.alpha.dtype
         n = first.E.shape[-1] * int(torch.tensor(first.shape).prod())
         self.head = nn.Linear(n, check_int(num_classes, "num_classes"), dtype=dtype, device=first.alpha.device)
-        g = generator if generator is not None else make_generator(0)
+        g = generator if generator is not None else make_generator(seed)
         with torch.no_grad():
             self.head.weight.copy_(torch.randn(self.head.weight.shape, generator=g, dtype=torch.float64) / n ** 0.5)
             self.head.bias.zero_()
@@ -81,8 +95,19 @@ class ReduNetBP(nn.Module):
         return self.head(Z * Z.shape[1] ** 0.5)
 
 # %% ../nbs/10c_finetune.ipynb #c011
-def predict_in_batches(model: ReduNetBP, X: Tensor, batch_size: int = 256) -> Tensor:
+def _check_model(model) -> nn.Module:
+    "Check that `model` is a torch module."
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch module (a ReduNetBP), got {type(model).__name__}")
+    return model
+
+def predict_in_batches(model: ReduNetBP,  # a classifier returning logits (m, k)
+                       X: Tensor,  # (m, ...) inputs
+                       batch_size: int = 256,  # inputs per forward pass
+                      ) -> Tensor:  # (m,) predicted labels
     "argmax of the logits, in batches, without gradients."
+    _check_model(model), check_tensor(X, "X")
+    batch_size = check_int(batch_size, "batch_size")
     with torch.no_grad():
         return torch.cat([model(part).argmax(1) for part in X.split(batch_size)])
 
@@ -90,16 +115,21 @@ def train_bp(model: ReduNetBP,  # the network to train (in place)
              X: Tensor, y: Tensor,  # (m, 1, H, W) training images and (m,) labels
              X_test: Tensor, y_test: Tensor,  # held-out images and labels, for the learning curve
              epochs: int, lr: float, momentum: float = 0.9, batch_size: int = 50,
-             generator: Optional[torch.Generator] = None,  # shuffling
+             generator: Optional[torch.Generator] = None,  # shuffling; None: make_generator(seed)
+             seed: int = 0,  # seed of the shuffling when no generator is given
             ) -> list:  # one dict per epoch (0: before training): loss, train and test accuracy
     "SGD with momentum on the cross-entropy of the head's logits, over the whole (X, y) each epoch; records a learning curve."
-    opt = torch.optim.SGD(model.parameters(), lr=check_positive(lr, "lr"), momentum=momentum)
-    g = generator if generator is not None else make_generator(0)
+    _check_model(model)
+    for name, Xa, ya in (("X", X, y), ("X_test", X_test, y_test)):
+        check_labels(ya, "y" + name[1:], m=check_features(Xa, name, ndim=None).shape[0])
+    epochs, batch_size = check_int(epochs, "epochs", 0), check_int(batch_size, "batch_size")
+    opt = torch.optim.SGD(model.parameters(), lr=check_positive(lr, "lr"), momentum=check_nonnegative(momentum, "momentum"))
+    g = generator if generator is not None else make_generator(seed)
     curve = [dict(epoch=0, loss=None, train_acc=accuracy(predict_in_batches(model, X), y),
                   test_acc=accuracy(predict_in_batches(model, X_test), y_test))]
-    for epoch in range(1, check_int(epochs, "epochs", 0) + 1):
+    for epoch in range(1, epochs + 1):
         total, order = 0.0, torch.randperm(len(y), generator=g).to(y.device)
-        for idx in order.split(check_int(batch_size, "batch_size")):
+        for idx in order.split(batch_size):
             loss = F.cross_entropy(model(X[idx]), y[idx])
             opt.zero_grad()
             loss.backward()
@@ -145,11 +175,11 @@ class Table2Config(ExperimentConfig):
 # %% ../nbs/10c_finetune.ipynb #c014
 def table2_data(config: Table2Config, device=None) -> dict:
     "Construction, training (a superset of construction) and test images `(m, 1, s, s)` (`data.mnist_sets`), and a description."
+    dtype, device = check_dtype(_check_config(config, Table2Config).dtype, "config.dtype"), resolve_device(device)
     if config.construct_per_class > config.train_per_class:
         raise ValueError(f"construct_per_class ({config.construct_per_class}) must be <= train_per_class ({config.train_per_class})")
     sets = mnist_sets(config.train_per_class, config.test_per_class, config.seed, config.split, config.data_root,
                       verify=config.verify_checksums)
-    dtype, device = getattr(torch, config.dtype), resolve_device(device)
     def prep(images, labels):
         X = (images.to(dtype) / 255)[:, None]
         if config.image_size != X.shape[-1]:
@@ -165,6 +195,8 @@ def table2_data(config: Table2Config, device=None) -> dict:
                      "ReduNet (JMLR 2022) §5.2, Table 2")
 def run_table2(config: Table2Config, device=None, keep: bool = False) -> dict:
     "Table 2's three rows and the learning curves of the two back-propagation runs."
+    _check_config(config, Table2Config)
+    keep = check_bool(keep, "keep")
     start = time.perf_counter()
     d = table2_data(config, device)
     (Xc, yc), (Xtr, ytr), (Xte, yte) = d["construct"], d["train"], d["test"]

@@ -13,7 +13,8 @@ import torch
 from torch import Tensor
 
 from .classify import accuracy, nearest_subspace
-from .core import by_scale, check_features, check_int, check_positive, make_generator, normalize
+from .core import (by_scale, check_bool, check_choice, check_dtype, check_eps_sq, check_features, check_int,
+                               check_positive, check_tensor, make_generator, normalize, resolve_device)
 from .theory import class_spectra
 from .vector import ReduNet, path_rates
 
@@ -40,24 +41,22 @@ MIXTURES = {
     "s1_six": _circle(30, 90, 135, 225, 270, 315),       # Fig. 29 (b): six classes on S¹
 }
 
-def mixture_centers(name: str,  # a key of `MIXTURES`
+def mixture_centers(mixture: str,  # a key of `MIXTURES`
                     dtype: torch.dtype = torch.float64,
                    ) -> Tensor:  # (k, n) unit-norm class means μⱼ
     "The class means μⱼ ∈ Sⁿ⁻¹ of a named mixture of §5.2 / Appendix E.4."
-    if name not in MIXTURES:
-        raise ValueError(f"mixture must be one of {sorted(MIXTURES)}, got {name!r}")
-    return torch.tensor(MIXTURES[name], dtype=dtype)
+    return torch.tensor(MIXTURES[check_choice(mixture, "mixture", MIXTURES)], dtype=check_dtype(dtype))
 
 # %% ../nbs/09_gaussians.ipynb #c007
 def sphere_gaussian_mixture(centers: Tensor,  # (k, n) class means μⱼ (normalised onto the sphere here)
-                            num_per_class: int,  # m, samples per class
+                            samples_per_class: int,  # m, samples per class
                             sigma: float,  # σ > 0, the standard deviation of every coordinate
                             generator: Optional[torch.Generator] = None,  # the only source of randomness
                             dtype: torch.dtype = torch.float64,
                            ) -> tuple[Tensor, Tensor]:  # X (k·m, n) rows on Sⁿ⁻¹, labels (k·m,) class by class
     "Samples xᵢʲ ~ N(μⱼ, σ²I), projected onto the sphere xᵢʲ/‖xᵢʲ‖ (§5.2)."
-    mu = normalize(check_features(torch.as_tensor(centers, dtype=dtype), "centers"))
-    m, sigma = check_int(num_per_class, "num_per_class"), check_positive(sigma, "sigma")
+    mu = normalize(check_features(centers, "centers").to(check_dtype(dtype)))
+    m, sigma = check_int(samples_per_class, "samples_per_class"), check_positive(sigma, "sigma")
     k, n = mu.shape
     noise = torch.randn(k, m, n, generator=generator, dtype=dtype, device=mu.device)
     X = normalize((mu[:, None] + sigma * noise).reshape(k * m, n))
@@ -71,7 +70,7 @@ BOOK_LAYERS = {"s1_two": 1000, "s2_three": 1000, "s1_three": 600, "s1_six": 1000
 class GaussianConfig:
     "One experiment of §5.2 / Appendix E.4; `num_layers=None` takes the book or paper depth (`REDUNET_BOOK_SCALE`)."
     mixture: str = "s2_three"  # a key of MIXTURES
-    num_per_class: int = 500  # m samples per class, for training and again for testing
+    samples_per_class: int = 500  # m samples per class, for training and again for testing
     sigma: float = 0.1  # σ of the clusters
     eta: float = 0.5  # η, the step size
     eps_sq: float = 0.1  # ε² (the paper's "ε = 0.1", read as the authors' code does)
@@ -80,8 +79,14 @@ class GaussianConfig:
     seed: int = 0  # training data seed; the test data uses seed + 1
 
     def __post_init__(self):
-        mixture_centers(self.mixture)                             # validates the name
-        if self.num_layers is None:
+        "Check every field (TypeError for a wrong type, ValueError for a wrong value), then fill in `num_layers`."
+        check_choice(self.mixture, "mixture", MIXTURES)
+        check_int(self.samples_per_class, "samples_per_class"), check_int(self.seed, "seed", low=0)
+        check_positive(self.sigma, "sigma"), check_positive(self.eta, "eta"), check_eps_sq(self.eps_sq)
+        check_positive(self.lam, "lam")
+        if self.num_layers is not None:
+            check_int(self.num_layers, "num_layers", low=0)
+        else:
             self.num_layers = by_scale(BOOK_LAYERS[self.mixture], PAPER_LAYERS[self.mixture])
 
 # %% ../nbs/09_gaussians.ipynb #c012
@@ -113,10 +118,12 @@ def run_gaussian_mixture(config: GaussianConfig,  # the experiment
                          progress: bool = False,  # tqdm bar over the layers of the construction
                         ) -> GaussianRun:
     "Sample train and test sets, construct the ReduNet (Algorithm 1), map the test set (Algorithm 2)."
-    c = config
-    mu = mixture_centers(c.mixture, dtype).to(device)
-    X, y = sphere_gaussian_mixture(mu, c.num_per_class, c.sigma, make_generator(c.seed, mu.device), dtype)
-    Xt, yt = sphere_gaussian_mixture(mu, c.num_per_class, c.sigma, make_generator(c.seed + 1, mu.device), dtype)
+    if not isinstance(config, GaussianConfig):
+        raise TypeError(f"config must be a GaussianConfig, got {type(config).__name__}")
+    c, progress = config, check_bool(progress, "progress")
+    mu = mixture_centers(c.mixture, dtype).to(device if device is None else resolve_device(device))
+    X, y = sphere_gaussian_mixture(mu, c.samples_per_class, c.sigma, make_generator(c.seed, mu.device), dtype)
+    Xt, yt = sphere_gaussian_mixture(mu, c.samples_per_class, c.sigma, make_generator(c.seed + 1, mu.device), dtype)
     net = ReduNet(c.num_layers, eta=c.eta, eps_sq=c.eps_sq, lam=c.lam).fit(X, y, progress=progress)
     _, path = net(Xt, return_history=True)
     return GaussianRun(c, net, X, y, Xt, yt, path, path_rates(path, yt, c.eps_sq))
@@ -139,17 +146,26 @@ def direction_cosines(Z: Tensor,  # (m, n) features
 
 def max_offdiagonal(M: Tensor) -> float:  # M: (k, k)
     "The largest entry of M off its diagonal."
+    if check_tensor(M, "M").ndim != 2 or M.shape[0] != M.shape[1] or M.shape[0] < 2:
+        raise ValueError(f"M must be a square (k, k) matrix with k >= 2, got shape {tuple(M.shape)}")
     return float((M - torch.diag_embed(M.diagonal())).max())
 
 # %% ../nbs/09_gaussians.ipynb #c016
+def _check_run(run) -> GaussianRun:
+    "Check that `run` is a `GaussianRun`."
+    if not isinstance(run, GaussianRun):
+        raise TypeError(f"run must be a GaussianRun (from run_gaussian_mixture), got {type(run).__name__}")
+    return run
+
 def cluster_accuracy(run: GaussianRun) -> float:
     "Fraction of final test features whose nearest training cluster (§5.1: 1 component, centred) is their own class's."
+    _check_run(run)
     pred = nearest_subspace(run.Z_train, run.y_train, run.Z_test, 1, center=True)
     return float(accuracy(pred, run.y_test))
 
 def gaussian_summary(run: GaussianRun) -> dict:
     "The numbers of one run: rates at the input and at the end (train and test), class-line cosines, test accuracy."
-    h, ht = run.net.history, run.test_history
+    h, ht = _check_run(run).net.history, run.test_history
     return dict(
         mixture=run.config.mixture, layers=len(run.net.layers),
         delta_r_train=(float(h[0, 2]), float(h[-1, 2])), delta_r_test=(float(ht[0, 2]), float(ht[-1, 2])),

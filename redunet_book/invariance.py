@@ -7,15 +7,16 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Optional
+from typing import Mapping, Optional
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from .classify import NearestSubspace, accuracy
-from .core import check_int, normalize, resolve_device
+from .core import (check_bool, check_dtype, check_features, check_int, check_labels, check_tensor, normalize,
+                               resolve_device)
 from .data import cyclic_translations, mnist_sets, polar_resample
-from .experiments import ExperimentConfig, register_experiment
+from .experiments import ExperimentConfig, _check_config, _check_data, register_experiment
 from .lifting import Lifting
 from .spectral import SpectralReduNet
 from .vector import ReduNet
@@ -90,9 +91,9 @@ PLAIN_VS_INVARIANT_SLIDES = dict(  # Ma's slides: 'Network performance on digits
 # %% ../nbs/10b_invariance.ipynb #c012
 def invariance_data(config: InvarianceConfig, device=None) -> dict:
     "The balanced MNIST sets of `config` (`data.mnist_sets`) as float inputs `(m, C_in, Γ)` (rotation) or `(m, 1, 28, 28)` (translation)."
+    dtype, device = check_dtype(_check_config(config, InvarianceConfig).dtype, "config.dtype"), resolve_device(device)
     sets = mnist_sets(config.train_per_class, config.test_per_class, config.seed, config.split, config.data_root,
                       verify=config.verify_checksums)
-    dtype, device = getattr(torch, config.dtype), resolve_device(device)
     def inputs(images):
         x = images.to(dtype) / 255
         if isinstance(config, RotationConfig):
@@ -107,6 +108,7 @@ def all_shifts(X: Tensor,  # (m, C, T) signals or (m, C, H, W) images
               ) -> Tensor:  # (m, S, C, T) or (m, S, C, H, W)
     "Every cyclic shift of each sample by a multiple of `stride`: 1D rolls of the last axis, or `cyclic_translations` in 2D."
     s = check_int(stride, "stride")
+    check_tensor(X, "X")
     if X.ndim == 3:
         return torch.stack([torch.roll(X, t, -1) for t in range(0, X.shape[-1], s)], 1)
     if X.ndim == 4:
@@ -116,18 +118,28 @@ def all_shifts(X: Tensor,  # (m, C, T) signals or (m, C, H, W) images
 # %% ../nbs/10b_invariance.ipynb #c015
 def invariant_network(d: dict, channels: int, config: InvarianceConfig) -> tuple:
     "Lift with `channels` seeded random kernels (ReLU, onto the sphere) and construct the spectral ReduNet (Algorithm 3)."
+    _check_data(d, ("X_train", "y_train", "dims")), _check_config(config, InvarianceConfig)
     lift = Lifting(channels, config.kernel_size, dims=d["dims"], in_channels=d["X_train"].shape[1], nonlinearity="relu",
                    normalize_output=True, seed=config.seed, dtype=d["X_train"].dtype)
     net = SpectralReduNet(config.num_layers, config.eta, config.eps_sq, config.lam)
     net.fit(lift(d["X_train"]), d["y_train"], num_classes=10)
     return lift, net
 
-def shifted_features(lift, net, X: Tensor, stride: int, batch: int = 256) -> tuple[Tensor, Tensor]:
+def shifted_features(lift: nn.Module,  # the lifting of `invariant_network`
+                     net: nn.Module,  # the fitted spectral ReduNet
+                     X: Tensor,  # (m, C_in, T) signals or (m, C_in, H, W) images
+                     stride: int,  # shifts by multiples of `stride`
+                     batch_size: int = 256,  # shifted inputs mapped at a time
+                    ) -> tuple[Tensor, Tensor]:  # (m, S, C_in, *shape) inputs and (m, S, C, *shape) features
     "Inputs and features of every shift of every sample: `(m, S, C_in, *shape)` and `(m, S, C, *shape)`."
+    for name, module in (("lift", lift), ("net", net)):
+        if not isinstance(module, nn.Module):
+            raise TypeError(f"{name} must be a torch module, got {type(module).__name__}")
+    batch_size = check_int(batch_size, "batch_size")
     Xs = all_shifts(X, stride)
     flat = Xs.flatten(0, 1)
     with torch.no_grad():
-        Z = torch.cat([net(lift(part)) for part in flat.split(batch)])
+        Z = torch.cat([net(lift(part)) for part in flat.split(batch_size)])
     return Xs, Z.unflatten(0, Xs.shape[:2])
 
 # %% ../nbs/10b_invariance.ipynb #c019
@@ -137,11 +149,14 @@ def cross_class_cosines(A: Tensor,  # (a, n) features (rows: samples)
                         yb: Tensor,  # (b,) labels
                        ) -> Tensor:  # (pairs,) |cos| of every pair with different labels
     "|cos| between every row of A and every row of B of another class (the histograms of Fig. 16 c, g)."
+    A, B = check_features(A, "A", ndim=None), check_features(B, "B", ndim=None)
+    check_labels(ya, "ya", m=A.shape[0]), check_labels(yb, "yb", m=B.shape[0])
     A, B = normalize(A.flatten(1)), normalize(B.flatten(1))
     return (A @ B.T).abs()[ya[:, None] != yb[None, :]]
 
 def cosine_histogram(values: Tensor, bins: int) -> list:
     "Counts of `values` in `bins` equal bins of [0, 1]."
+    values, bins = check_features(values, "values", ndim=1, min_samples=0), check_int(bins, "bins")
     return torch.histc(values.double().clamp(0, 1), bins=bins, min=0, max=1).long().tolist()
 
 def best_shift_accuracy(Z_train: Tensor,  # (m, ...) training features (unshifted)
@@ -151,18 +166,28 @@ def best_shift_accuracy(Z_train: Tensor,  # (m, ...) training features (unshifte
                         r: int,  # rⱼ
                        ) -> float:
     "Nearest subspace fitted on `Z_train`; each sample takes the class of its best shift, so all its shifts get one label (cf. `nearsub_group` of the released code)."
+    r, Zs = check_int(r, "r"), check_features(Zs, "Zs", ndim=None)
+    if Zs.ndim < 3:
+        raise ValueError(f"Zs must have shape (q, S, ...), every shift of each sample, got shape {tuple(Zs.shape)}")
+    check_labels(y_train, "y_train", m=check_features(Z_train, "Z_train", ndim=None).shape[0]), check_labels(y, "y", m=Zs.shape[0])
     ns = NearestSubspace(min(r, int(torch.bincount(y_train).min())), center=False).fit(Z_train.flatten(1), y_train, 10)
     D = ns.distances(Zs.flatten(0, 1).flatten(1)).unflatten(0, tuple(Zs.shape[:2])).amin(1)   # (q, k)
     return accuracy(D.argmin(1), y)
 
 def ns_accuracy(Z_train, y_train, pairs: dict, r: int) -> dict:
     "Nearest-subspace accuracy (linear subspaces, as in the released code) fitted on `Z_train`, for each named (Z, y) pair."
+    if not isinstance(pairs, Mapping):
+        raise TypeError(f"pairs must be a dict of name: (Z, y), got {type(pairs).__name__}")
+    r = check_int(r, "r")
+    check_labels(y_train, "y_train", m=check_features(Z_train, "Z_train", ndim=None).shape[0])
     ns = NearestSubspace(min(r, int(torch.bincount(y_train).min())), center=False).fit(Z_train.flatten(1), y_train, 10)
     return {name: accuracy(ns.predict(Z.flatten(1)), y) for name, (Z, y) in pairs.items()}
 
 # %% ../nbs/10b_invariance.ipynb #c021
 def invariance_row(d: dict, channels: int, config: InvarianceConfig, keep: bool = False) -> dict:
     "One column of Table 14/15: train, test, invariance-train and invariance-test accuracy, the rate curves, the |cos| histogram."
+    keep, channels = check_bool(keep, "keep"), check_int(channels, "channels")
+    _check_data(d, ("X_train", "y_train", "X_test", "y_test", "dims")), _check_config(config, InvarianceConfig)
     start = time.perf_counter()
     lift, net = invariant_network(d, channels, config)
     y_tr, y_te = d["y_train"], d["y_test"]
@@ -196,6 +221,7 @@ def invariance_row(d: dict, channels: int, config: InvarianceConfig, keep: bool 
 
 def plain_comparison(d: dict, config: InvarianceConfig) -> dict:
     "The plain vector ReduNet (Algorithm 1) on the flattened unit inputs: accuracy on the test set as is and with all shifts."
+    _check_data(d, ("X_train", "y_train", "X_test", "y_test")), _check_config(config, InvarianceConfig)
     start = time.perf_counter()
     def flat(X):
         return normalize(X.flatten(1))
@@ -212,6 +238,7 @@ def plain_comparison(d: dict, config: InvarianceConfig) -> dict:
 
 def run_invariance(config: InvarianceConfig, device=None, keep: bool = False) -> dict:
     "Table 14/15 rows for every channel count, and the plain-ReduNet comparison of the slides (`keep`: the last row's tensors too)."
+    keep = check_bool(keep, "keep")
     d = invariance_data(config, device)
     last = len(config.channels_grid) - 1
     rows = [invariance_row(d, int(c), config, keep and i == last) for i, c in enumerate(config.channels_grid)]
@@ -253,6 +280,8 @@ def canonical_shifts(X: Tensor,  # (m, C, H, W) images
                     ) -> tuple[Tensor, list]:  # (m, 9, C, H, W) and the 9 (row, column) shifts
     "Every image cyclically translated by (a, b) with a, b ∈ {−s, 0, s}: the 9 augmentations of Appendix E.6."
     s = check_int(shift, "shift")
+    if check_tensor(X, "X").ndim != 4:
+        raise ValueError(f"X must have shape (m, C, H, W), got shape {tuple(X.shape)}")
     shifts = [(a, b) for a in (-s, 0, s) for b in (-s, 0, s)]
     return torch.stack([torch.roll(X, sh, dims=(-2, -1)) for sh in shifts], 1), shifts
 
@@ -261,13 +290,20 @@ def top_neighbours(Q: Tensor,  # (q, n) query features
                    top: int,  # neighbours per query
                   ) -> Tensor:  # (q, top) indices into Z, largest |⟨q, z⟩| first
     "The `top` reference rows with the largest |cos| to each query (Fig. 30's ranking)."
-    return (normalize(Q) @ normalize(Z).T).abs().topk(check_int(top, "top"), dim=1).indices
+    Q, Z, top = check_features(Q, "Q", min_samples=0), check_features(Z, "Z"), check_int(top, "top")
+    if Q.shape[1] != Z.shape[1]:
+        raise ValueError(f"Q must have n={Z.shape[1]} features like Z, got shape {tuple(Q.shape)}")
+    if top > Z.shape[0]:
+        raise ValueError(f"top must be <= {Z.shape[0]}, the number of reference rows in Z, got {top}")
+    return (normalize(Q) @ normalize(Z).T).abs().topk(top, dim=1).indices
 
 # %% ../nbs/10b_invariance.ipynb #c040
 @register_experiment("equivariance", EquivarianceConfig, "Equivariance of translation-invariant ReduNet features: top-9 neighbours",
                      "ReduNet (JMLR 2022) Appendix E.6, Fig. 30")
 def run_equivariance(config: EquivarianceConfig, device=None, keep: bool = False) -> dict:
     "Construct the 2D spectral ReduNet on unshifted images, then rank all 9 shifts of every training image for every shifted query."
+    _check_config(config, EquivarianceConfig)
+    keep = check_bool(keep, "keep")
     d = invariance_data(TranslationConfig(train_per_class=config.train_per_class, test_per_class=config.test_per_class,
                                           seed=config.seed, dtype=config.dtype, data_root=config.data_root, split=config.split,
                                           verify_checksums=config.verify_checksums), device)
@@ -298,10 +334,12 @@ def run_equivariance(config: EquivarianceConfig, device=None, keep: bool = False
                      "ReduNet (JMLR 2022) §5.2 Fig. 16(a–d), Appendix E.2 Table 14; slides' invariant-vs-plain table")
 def run_rotation(config: RotationConfig, device=None) -> dict:
     "Table 14 (one row per channel count), Fig. 16(c, d) data, and the plain vector ReduNet on the same polar signals."
+    _check_config(config, RotationConfig)
     return run_invariance(config, device)
 
 @register_experiment("translation", TranslationConfig, "Translation-invariant ReduNet on MNIST on the torus: channel sweep and plain ReduNet",
                      "ReduNet (JMLR 2022) §5.2 Fig. 16(e–h), Appendix E.3 Table 15; slides' invariant-vs-plain table")
 def run_translation(config: TranslationConfig, device=None) -> dict:
     "Table 15 (one row per channel count), Fig. 16(g, h) data, and the plain vector ReduNet on the same images."
+    _check_config(config, TranslationConfig)
     return run_invariance(config, device)

@@ -12,7 +12,8 @@ import torch
 from torch import Tensor, nn
 
 from .circulant import _check_dims, circular_conv, multichannel_circular_conv
-from .core import FLOAT_DTYPES, check_features, check_int, check_positive, make_generator, normalize
+from .core import (check_bool, check_choice, check_dtype, check_features, check_int, check_nonnegative,
+                               make_generator, normalize)
 
 # %% auto #0
 __all__ = ['NONLINEARITIES', 'sparsify', 'Lifting', 'Lifting1d', 'Lifting2d', 'MotifData', 'sparse_motif_signals']
@@ -20,20 +21,17 @@ __all__ = ['NONLINEARITIES', 'sparsify', 'Lifting', 'Lifting1d', 'Lifting2d', 'M
 # %% ../nbs/05a_lifting.ipynb #c005
 NONLINEARITIES = ("soft_threshold", "relu", "none")
 
-def _check_nonnegative(value, name: str) -> float:
-    "A finite real number >= 0 (`core.check_positive`, with 0 allowed)."
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and value == 0:
-        return 0.0
-    try:
-        return check_positive(value, name)
-    except ValueError:
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}") from None
-
-def sparsify(Z: Tensor, nonlinearity: str = "soft_threshold", threshold: float = 0.0) -> Tensor:
+def sparsify(Z: Tensor,  # (m, ...) responses
+             nonlinearity: str = "soft_threshold",  # 'soft_threshold', 'relu' or 'none'
+             threshold: float = 0.0,  # τ >= 0
+            ) -> Tensor:  # (m, ...)
     "The entry-wise τ of eq. (41): soft threshold sign(z)·max(|z| − τ, 0), ReLU max(z − τ, 0), or 'none' (eq. 40)."
-    if nonlinearity not in NONLINEARITIES:
-        raise ValueError(f"nonlinearity must be one of {NONLINEARITIES}, got {nonlinearity!r}")
-    threshold = _check_nonnegative(threshold, "threshold")
+    Z = check_features(Z, ndim=None, min_samples=0)
+    nonlinearity = check_choice(nonlinearity, "nonlinearity", NONLINEARITIES)
+    return _sparsify(Z, nonlinearity, check_nonnegative(threshold, "threshold"))
+
+def _sparsify(Z: Tensor, nonlinearity: str, threshold: float) -> Tensor:
+    "`sparsify` for checked arguments."
     if nonlinearity == "soft_threshold":
         return torch.sign(Z) * (Z.abs() - threshold).clamp_min(0)
     if nonlinearity == "relu":
@@ -41,12 +39,17 @@ def sparsify(Z: Tensor, nonlinearity: str = "soft_threshold", threshold: float =
     return Z
 
 # %% ../nbs/05a_lifting.ipynb #c008
-def _kernel_size(kernel_size, dims: int) -> tuple:
+def _kernel_size(kernel_size, dims: int, name: str = "kernel_size") -> tuple:
     "The kernel's spatial size as a tuple of `dims` positive ints."
-    ks = (kernel_size,) * dims if isinstance(kernel_size, int) and not isinstance(kernel_size, bool) else tuple(kernel_size)
+    if isinstance(kernel_size, int) and not isinstance(kernel_size, bool):
+        ks = (kernel_size,) * dims
+    elif isinstance(kernel_size, Sequence) and not isinstance(kernel_size, str):
+        ks = tuple(kernel_size)
+    else:
+        raise TypeError(f"{name} must be an int or a sequence of ints, got {type(kernel_size).__name__}")
     if len(ks) != dims:
-        raise ValueError(f"kernel_size must be an int or {dims} ints, got {kernel_size!r}")
-    return tuple(check_int(k, "kernel_size") for k in ks)
+        raise ValueError(f"{name} must be an int or {dims} ints, got {kernel_size!r}")
+    return tuple(check_int(k, name) for k in ks)
 
 class Lifting(nn.Module):
     "Random-filter lifting (eqs. 36, 40–41): C seeded Gaussian kernels, multi-channel circular convolution, then τ."
@@ -66,11 +69,10 @@ class Lifting(nn.Module):
         self.dims = _check_dims(dims)
         self.channels, self.in_channels = check_int(channels, "channels"), check_int(in_channels, "in_channels")
         self.kernel_size = _kernel_size(kernel_size, self.dims)
-        sparsify(torch.zeros(1), nonlinearity, threshold)                     # validate both now
-        self.nonlinearity, self.threshold = nonlinearity, float(threshold)
-        self.normalize_output = bool(normalize_output)
-        if dtype not in FLOAT_DTYPES:
-            raise TypeError(f"dtype must be float32 or float64, got {dtype}")
+        self.nonlinearity = check_choice(nonlinearity, "nonlinearity", NONLINEARITIES)
+        self.threshold = check_nonnegative(threshold, "threshold")
+        self.normalize_output = check_bool(normalize_output, "normalize_output")
+        normalize_kernels, dtype = check_bool(normalize_kernels, "normalize_kernels"), check_dtype(dtype)
         g = generator if generator is not None else make_generator(seed)
         k = torch.randn(self.channels, self.in_channels, *self.kernel_size, generator=g, dtype=torch.float64)
         if normalize_kernels:
@@ -106,7 +108,7 @@ class Lifting(nn.Module):
     def forward(self, X: Tensor,  # (m, T) / (m, C_in, T), or (m, H, W) / (m, C_in, H, W)
                ) -> Tensor:  # (m, C, T) or (m, C, H, W): the sparse codes z̄ of eq. (41)
         "z̄ = τ([k₁ ⊛ x, …, k_C ⊛ x]) of eq. (41), optionally projected onto the sphere."
-        Z = sparsify(self.responses(X), self.nonlinearity, self.threshold)
+        Z = _sparsify(self.responses(X), self.nonlinearity, self.threshold)
         return normalize(Z) if self.normalize_output else Z
 
 # %% ../nbs/05a_lifting.ipynb #c010
@@ -144,15 +146,14 @@ def sparse_motif_signals(num_classes: int,  # k
     k, n = check_int(num_classes, "num_classes"), check_int(samples_per_class, "samples_per_class")
     c, nnz = check_int(motifs_per_class, "motifs_per_class"), check_int(nonzeros, "nonzeros")
     dims = 1 if isinstance(size, int) and not isinstance(size, bool) else 2
-    S = _kernel_size(size, dims)
-    K = _kernel_size(motif_size, dims)
+    S = _kernel_size(size, dims, "size")
+    K = _kernel_size(motif_size, dims, "motif_size")
     if any(a > b for a, b in zip(K, S)):
         raise ValueError(f"motif_size {K} exceeds the signal size {S}")
     if nnz > math.prod(S):
         raise ValueError(f"nonzeros must be at most the signal size {math.prod(S)}, got {nnz}")
-    noise = _check_nonnegative(noise, "noise")
-    if dtype not in FLOAT_DTYPES:
-        raise TypeError(f"dtype must be float32 or float64, got {dtype}")
+    noise, dtype = check_nonnegative(noise, "noise"), check_dtype(dtype)
+    normalize_signals = check_bool(normalize_signals, "normalize_signals")
     g = generator if generator is not None else make_generator(seed)
     f64 = dict(dtype=torch.float64)
     D = torch.randn(k, c, *K, generator=g, **f64)

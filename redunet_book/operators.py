@@ -10,8 +10,9 @@ from typing import NamedTuple, Optional
 import torch
 from torch import Tensor
 
-from .core import check_eps_sq, check_features, check_positive, normalize
-from .rate import RateCoefficients, _coefficients, _prepare, class_samples, class_slots, rate_coefficients, rate_reduction  # noqa: F401 (re-exported)
+from .core import check_bool, check_eps_sq, check_features, check_int, check_positive, normalize
+from .gram import check_alpha, factor, operator
+from .rate import RateCoefficients, _coefficients, _prepare, class_samples, class_slots, rate_coefficients, rate_reduction, row_gradients, _rates  # noqa: F401 (re-exported)
 
 # %% auto #0
 __all__ = ['inverse_scaled_gram', 'expansion_operator', 'literal_expansion_operator', 'compression_operators', 'Operators',
@@ -20,38 +21,12 @@ __all__ = ['inverse_scaled_gram', 'expansion_operator', 'literal_expansion_opera
            'gradient_ascent']
 
 # %% ../nbs/03_gradient_operators.ipynb #c008
-def _eye(p: int, like: Tensor) -> Tensor:
-    "The identity `(p, p)` with `like`'s dtype and device."
-    return torch.eye(p, dtype=like.dtype, device=like.device)
-
-def _eig_inverse(X: Tensor, a: Tensor) -> Tensor:
-    "α(Iₙ + α·XᵀX)⁻¹ = α U diag(1/(1 + αλᵢ)) Uᵀ from XᵀX = U diag(λ) Uᵀ, eq. (18); `a` is α `(..., 1, 1)`."
-    lam, U = torch.linalg.eigh(X.mT @ X)                         # (..., n), (..., n, n)
-    return (U * (a / (1 + a * lam.clamp_min(0)[..., None, :]))) @ U.mT
-
-def inverse_scaled_gram(X: Tensor,  # (..., s, n) a batch of s sample rows in R^n
+def inverse_scaled_gram(X: Tensor,  # (..., s, n) a batch of s sample rows in Rⁿ
                         alpha,  # α, a scalar or a tensor (...)
-                        side: str = "auto",  # 'gram' (s x s, Woodbury), 'cov' (n x n), 'eig' (eq. 18), 'auto'
+                        side: str = "auto",  # 'gram' (s×s, Woodbury), 'cov' (n×n) or 'auto' (the smaller)
                        ) -> Tensor:  # (..., n, n), symmetric
-    "α(Iₙ + α·XᵀX)⁻¹ for a batch, by one Cholesky on the smaller side (Woodbury when s < n); the operators of eqs. (14)–(15)."
-    s, n = X.shape[-2:]
-    if side not in ("auto", "gram", "cov", "eig"):
-        raise ValueError(f"side must be 'auto', 'gram', 'cov' or 'eig', got {side!r}")
-    if side == "auto":
-        side = "gram" if s < n else "cov"
-    a = torch.as_tensor(alpha, dtype=X.dtype, device=X.device)[..., None, None]
-    if side == "gram":
-        L, info = torch.linalg.cholesky_ex(_eye(s, X) + a * (X @ X.mT))
-        if bool((info == 0).all()):
-            W = torch.linalg.solve_triangular(L, a * X, upper=False)     # (..., s, n)
-            out = (W.mT @ W).neg_()                                      # -α² Xᵀ(I + αXXᵀ)⁻¹X
-            out.diagonal(dim1=-2, dim2=-1).add_(a[..., 0])               # + αI, in place: one (n, n) buffer
-            return out
-    elif side == "cov":
-        L, info = torch.linalg.cholesky_ex(_eye(n, X) + a * (X.mT @ X))
-        if bool((info == 0).all()):
-            return a * torch.cholesky_inverse(L)
-    return _eig_inverse(X, a)
+    "α(Iₙ + α·XᵀX)⁻¹ for a batch, the operators of [ReduNet eqs. 14–15]: the kernel's operator, one Cholesky on the smaller side."
+    return operator(factor(X, alpha, side))
 
 # %% ../nbs/03_gradient_operators.ipynb #c012
 def expansion_operator(Z: Tensor,  # (m, n) features, rows are samples
@@ -61,7 +36,7 @@ def expansion_operator(Z: Tensor,  # (m, n) features, rows are samples
     Z = check_features(Z)
     eps_sq = check_eps_sq(eps_sq)
     m, n = Z.shape
-    return inverse_scaled_gram(Z, n / (m * eps_sq))
+    return inverse_scaled_gram(Z, check_alpha(n / (m * eps_sq), Z.dtype))
 
 # %% ../nbs/03_gradient_operators.ipynb #c014
 def literal_expansion_operator(Z: Tensor, eps_sq: float) -> Tensor:
@@ -97,7 +72,13 @@ def gradient_operators(Z: Tensor,  # (m, n) features, rows are samples
                        num_classes: Optional[int] = None,  # k, for integer labels
                       ) -> Operators:
     "E (eq. 14), all Cʲ (eq. 15) and γⱼ (eq. 12) from one validation: the weights of one ReduNet layer."
-    Z, Pi, eps_sq = _prepare(Z, membership, eps_sq, num_classes)
+    return _layer_operators(*_prepare(Z, membership, eps_sq, num_classes))
+
+def _layer_operators(Z: Tensor,  # (m, n) features, already checked
+                     Pi: Tensor,  # (m, k) membership matrix, already checked
+                    eps_sq: float,  # ε², already checked
+                   ) -> Operators:
+    "`gradient_operators` without the input checks, for the layer-by-layer construction of a ReduNet."
     coef = _coefficients(Pi, Z.shape[1], eps_sq)
     return Operators(inverse_scaled_gram(Z, coef.alpha), _compression(Z, Pi, coef.alphas), coef.gammas)
 
@@ -119,30 +100,15 @@ def literal_compression_operators(Z: Tensor, Pi: Tensor, eps_sq: float) -> Tenso
     return torch.stack(ops)
 
 # %% ../nbs/03_gradient_operators.ipynb #c023
-def _apply_to_rows(X: Tensor, alpha) -> Tensor:
-    "X·α(Iₙ + α·XᵀX)⁻¹ `(..., s, n)` for a batch X `(..., s, n)`; as α(Iₛ + α·XXᵀ)⁻¹X (push-through) when s < n."
-    s, n = X.shape[-2:]
-    if s < n:
-        a = torch.as_tensor(alpha, dtype=X.dtype, device=X.device)[..., None, None]
-        L, info = torch.linalg.cholesky_ex(_eye(s, X) + a * (X @ X.mT))
-        if bool((info == 0).all()):
-            return torch.cholesky_solve(a * X, L)
-    return X @ inverse_scaled_gram(X, alpha)
-
 class GradientTerms(NamedTuple):
     "The two terms of eq. (16), batch first; the gradient is `expansion - compression`."
     expansion: Tensor  # (m, n) rows zᵢᵀE (paper: EZ)
     compression: Tensor  # (m, n) rows Σⱼ γⱼπᵢⱼ zᵢᵀCʲ (paper: Σⱼ γⱼCʲZΠʲ)
 
 def _gradient_terms(Z: Tensor, Pi: Tensor, eps_sq: float) -> GradientTerms:
-    "Both terms of eq. (16) for validated (Z, Π, ε²), all classes batched."
-    m, n = Z.shape
-    coef = _coefficients(Pi, n, eps_sq)
-    j, i, pos, _ = class_slots(Pi)
-    Y = _apply_to_rows(class_samples(Z, Pi), coef.alphas)        # (k, s, n): rows √πᵢⱼ zᵢᵀCʲ
-    w = coef.gammas[j] * Pi[i, j].sqrt()                         # γⱼ√πᵢⱼ, so that w·Y = γⱼπᵢⱼ zᵢᵀCʲ
-    compression = Z.new_zeros(m, n).index_add_(0, i, w[:, None] * Y[j, pos])
-    return GradientTerms(_apply_to_rows(Z, coef.alpha), compression)
+    "Both terms of eq. (16) for validated (Z, Π, ε²), all classes batched: the kernel's push-through on each factor."
+    coef = _coefficients(Pi, Z.shape[1], eps_sq)
+    return GradientTerms(*row_gradients(Pi, coef, factor(Z, coef.alpha), factor(class_samples(Z, Pi), coef.alphas)))
 
 def gradient_terms(Z: Tensor,  # (m, n) features, rows are samples
                    membership: Tensor,  # labels (m,) or soft rows (m, k)
@@ -207,14 +173,13 @@ def gradient_ascent(Z: Tensor,  # (m, n) features; projected onto the sphere fir
     "`steps` steps of projected gradient ascent on ΔR (eq. 13) from Z₁ = Z on the sphere, with the ΔR history."
     Z, Pi, eps_sq = _prepare(Z, membership, eps_sq, num_classes)
     eta = check_positive(eta, "eta")
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-        raise ValueError(f"steps must be an integer >= 0, got {steps!r}")
+    steps, keep_path = check_int(steps, "steps", low=0), check_bool(keep_path, "keep_path")
     with torch.no_grad():
         Z = normalize(Z.detach())
-        path, history = [Z], [rate_reduction(Z, Pi, eps_sq)]
-        for _ in range(steps):
+        path, history = [Z], [_rates(Z, Pi, eps_sq).delta]
+        for _ in range(steps):                                    # inputs checked once, above: unchecked steps
             Z = _ascent_step(Z, Pi, eps_sq, eta)
-            history.append(rate_reduction(Z, Pi, eps_sq))
+            history.append(_rates(Z, Pi, eps_sq).delta)
             if keep_path:
                 path.append(Z)
     return Ascent(Z, torch.stack(path) if keep_path else None, torch.stack(history))

@@ -11,31 +11,22 @@ from typing import NamedTuple, Optional
 import torch
 from torch import Tensor
 
-from .core import check_eps_sq, check_features, membership_matrix
+from .core import check_bool, check_eps_sq, check_features, check_tensor, membership_matrix
+from .gram import Factor, apply_rows, check_alpha, factor, factor_matrix, logdet
 
 # %% auto #0
-__all__ = ['logdet_spd', 'logdet_scaled_gram', 'coding_rate', 'coding_length', 'class_slots', 'class_samples', 'RateCoefficients',
-           'rate_coefficients', 'class_coding_rate', 'Rates', 'rate_terms', 'rate_reduction', 'literal_coding_rate',
-           'literal_class_coding_rate']
+__all__ = ['logdet_scaled_gram', 'coding_rate', 'coding_length', 'class_slots', 'class_samples', 'RateCoefficients',
+           'class_grams', 'rate_coefficients', 'class_coding_rate', 'Rates', 'row_gradients', 'rate_terms',
+           'rate_reduction', 'literal_coding_rate', 'literal_class_coding_rate']
 
 # %% ../nbs/01_coding_rate.ipynb #c009
-def logdet_spd(A: Tensor) -> Tensor:
-    "log det of a batch `(..., p, p)` of matrices I + PSD by batched Cholesky (eigenvalue fallback); returns `(...)`."
-    L, info = torch.linalg.cholesky_ex(A)
-    if not bool((info == 0).all()):
-        return torch.linalg.eigvalsh(A).clamp_min(1.0).log().sum(-1)
-    return 2 * L.diagonal(dim1=-2, dim2=-1).log().sum(-1)
-
-def logdet_scaled_gram(X: Tensor, alpha, side: str = "auto") -> Tensor:
-    "log det(Iₙ + α·XᵀX) for a batch X `(..., s, n)` and α scalar or `(...)`, on the smaller side (Sylvester); `(...)`."
-    s, n = X.shape[-2:]
-    if side not in ("auto", "gram", "cov"):
-        raise ValueError(f"side must be 'auto', 'gram' or 'cov', got {side!r}")
-    use_gram = (s < n) if side == "auto" else side == "gram"
-    G = X @ X.mT if use_gram else X.mT @ X                       # (..., s, s) or (..., n, n)
-    alpha = torch.as_tensor(alpha, dtype=X.dtype, device=X.device)
-    eye = torch.eye(G.shape[-1], dtype=X.dtype, device=X.device)
-    return logdet_spd(eye + alpha[..., None, None] * G)
+def logdet_scaled_gram(X: Tensor,  # (..., s, n) a batch of s rows in Rⁿ
+                       alpha,  # α, a scalar or a tensor (...)
+                       side: str = "auto",  # 'gram' (s×s), 'cov' (n×n) or 'auto' (the smaller)
+                      ) -> Tensor:  # (...)
+    "log det(Iₙ + α·XᵀX) for a batch, from the kernel's Cholesky factor on the smaller side (Sylvester)."
+    check_tensor(X, "X")
+    return logdet(factor(X, alpha, side))
 
 # %% ../nbs/01_coding_rate.ipynb #c011
 def coding_rate(Z: Tensor,  # (m, n) features, rows are samples
@@ -45,20 +36,21 @@ def coding_rate(Z: Tensor,  # (m, n) features, rows are samples
     Z = check_features(Z)
     eps_sq = check_eps_sq(eps_sq)
     m, n = Z.shape
-    return 0.5 * logdet_scaled_gram(Z, n / (m * eps_sq))
+    return 0.5 * logdet_scaled_gram(Z, check_alpha(n / (m * eps_sq), Z.dtype))
 
 def coding_length(Z: Tensor,  # (m, n) features, rows are samples
                   eps_sq: float,  # ε², the squared distortion
                   bits: bool = False,  # in bits instead of nats
                  ) -> Tensor:  # scalar
     "The coding length L(Z, ε) = (m+n)/2 log det(I + n/(mε²) ZZ*) of Ma et al. (2007), §2.1."
-    Z = check_features(Z)
+    Z, bits = check_features(Z), check_bool(bits, "bits")
     L = (Z.shape[0] + Z.shape[1]) * coding_rate(Z, eps_sq)
     return L / math.log(2) if bits else L
 
 # %% ../nbs/01_coding_rate.ipynb #c015
 def class_slots(Pi: Tensor) -> tuple[Tensor, Tensor, Tensor, int]:
     "Where each (class j, sample i) with πᵢⱼ > 0 goes in a padded per-class batch: `(j, i, pos)` index vectors and the width s."
+    check_tensor(Pi, "Pi")
     support = Pi.mT > 0                                          # (k, m)
     j, i = support.nonzero(as_tuple=True)                        # sorted by class, then sample
     counts = support.sum(1)                                      # (k,) class supports
@@ -68,6 +60,7 @@ def class_slots(Pi: Tensor) -> tuple[Tensor, Tensor, Tensor, int]:
 
 def class_samples(Z: Tensor, Pi: Tensor) -> Tensor:
     "Zero-padded batch `(k, s, n)` of the rows √πᵢⱼ·zᵢ with πᵢⱼ > 0 of each class j (s = largest class support)."
+    check_tensor(Pi, "Pi")
     j, i, pos, s = class_slots(Pi)
     k, n = Pi.shape[1], Z.shape[1]
     rows = Pi[i, j].sqrt()[:, None] * Z.index_select(0, i)      # row gathers: cheap forward and backward
@@ -86,9 +79,18 @@ def _coefficients(Pi: Tensor, n: int, eps_sq: float) -> RateCoefficients:
     alphas = torch.where(tr > 0, n / (tr.clamp_min(torch.finfo(Pi.dtype).tiny) * eps_sq), torch.zeros_like(tr))
     return RateCoefficients(n / (m * eps_sq), alphas, tr / m)
 
+def class_grams(Z: Tensor,  # (m, n) features
+                Pi: Tensor,  # (m, k) membership matrix
+               ) -> Tensor:  # (k, n, n)
+    "ZΠʲZ* of eq. (8) for every class, from all samples: linear in Π, so it has a derivative in πᵢⱼ at πᵢⱼ = 0."
+    check_tensor(Pi, "Pi")
+    return (Pi.mT[:, :, None] * Z).mT @ Z
+
 def _class_terms(Z: Tensor, Pi: Tensor, eps_sq: float) -> Tensor:
     "Per-class terms tr(Πʲ)/(2m) log det(I + n/(tr(Πʲ)ε²) ZΠʲZ*) of eq. (8), `(k,)`."
     coef = _coefficients(Pi, Z.shape[1], eps_sq)
+    if Pi.requires_grad and torch.is_grad_enabled():             # differentiated in Π: the form linear in πᵢⱼ
+        return coef.gammas / 2 * logdet(factor_matrix(class_grams(Z, Pi), coef.alphas))
     return coef.gammas / 2 * logdet_scaled_gram(class_samples(Z, Pi), coef.alphas)
 
 # %% ../nbs/01_coding_rate.ipynb #c016
@@ -96,6 +98,7 @@ def _prepare(Z, membership, eps_sq, num_classes):
     "Validate (Z, membership, ε²) and return them with the `(m, k)` membership matrix."
     Z = check_features(Z)
     eps_sq = check_eps_sq(eps_sq)
+    check_alpha(Z.shape[1] / (Z.shape[0] * eps_sq), Z.dtype)
     Pi = membership_matrix(membership, Z.shape[0], num_classes, dtype=Z.dtype, device=Z.device)
     return Z, Pi, eps_sq
 
@@ -127,16 +130,53 @@ class Rates(NamedTuple):
     Rc: Tensor
     delta: Tensor
 
+def row_gradients(Pi: Tensor,  # (m, k) membership matrix
+                  coef: RateCoefficients,  # α, αⱼ, γⱼ
+                  f: Factor,  # the kernel's factor of I + αZᵀZ (rows Z)
+                  fc: Factor,  # the kernel's factor of I + αⱼXⱼᵀXⱼ for the class rows X = class_samples(Z, Π)
+                 ) -> tuple[Tensor, Tensor]:  # (m, n) each
+    "Rows of ∂R/∂Z (zᵢᵀE) and of ∂Rᶜ/∂Z (Σⱼ γⱼπᵢⱼ zᵢᵀCʲ), [ReduNet eqs. 14–16], from the factors a forward pass made."
+    check_tensor(Pi, "Pi")
+    j, i, pos, _ = class_slots(Pi)
+    Y = apply_rows(fc)                                           # (k, s, n) rows √πᵢⱼ zᵢᵀCʲ, push-through
+    w = coef.gammas[j] * Pi[i, j].sqrt()                         # γⱼ√πᵢⱼ: w·Y = γⱼπᵢⱼ zᵢᵀCʲ
+    return apply_rows(f), torch.zeros_like(f.X).index_add_(0, i, w[:, None] * Y[j, pos])
+
+class _RateTerms(torch.autograd.Function):
+    "R and Rᶜ of [ReduNet eqs. 7–8] with the closed-form gradient in Z of eq. (16) as backward (Π held fixed)."
+    @staticmethod
+    def forward(ctx, Z: Tensor, Pi: Tensor, eps_sq: float):
+        coef = _coefficients(Pi, Z.shape[1], eps_sq)
+        X = class_samples(Z, Pi)                                 # (k, s, n) rows √πᵢⱼ zᵢ
+        f, fc = factor(Z, coef.alpha), factor(X, coef.alphas)
+        ctx.parts = (Pi, coef, f, fc)
+        ctx.mark_non_differentiable(Pi)
+        return 0.5 * logdet(f), (coef.gammas / 2 * logdet(fc)).sum()
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_R: Tensor, grad_Rc: Tensor):
+        dR, dRc = row_gradients(*ctx.parts)
+        return grad_R * dR + grad_Rc * dRc, None, None
+
 def rate_terms(Z: Tensor,  # (m, n) features, rows are samples
                membership: Tensor,  # labels (m,) or soft rows (m, k)
                eps_sq: float,  # ε², the squared distortion
                num_classes: Optional[int] = None,  # k, for integer labels
               ) -> Rates:
     "R (eq. 7), Rc (eq. 8) and ΔR = R − Rc (eqs. 9, 12) in one pass."
-    Z, Pi, eps_sq = _prepare(Z, membership, eps_sq, num_classes)
-    m, n = Z.shape
-    R = 0.5 * logdet_scaled_gram(Z, n / (m * eps_sq))
-    Rc = _class_terms(Z, Pi, eps_sq).sum()
+    return _rates(*_prepare(Z, membership, eps_sq, num_classes))
+
+def _rates(Z: Tensor,  # (m, n) features, already checked
+           Pi: Tensor,  # (m, k) membership matrix, already checked (`core.membership_matrix`)
+          eps_sq: float,  # ε², already checked
+         ) -> Rates:
+    "`rate_terms` without the input checks, for loops over layers and steps that checked their inputs once."
+    if Pi.requires_grad and torch.is_grad_enabled():             # differentiated in Π too: plain autograd
+        m, n = Z.shape
+        R, Rc = 0.5 * logdet_scaled_gram(Z, n / (m * eps_sq)), _class_terms(Z, Pi, eps_sq).sum()
+    else:
+        R, Rc = _RateTerms.apply(Z, Pi, eps_sq)
     return Rates(R, Rc, R - Rc)
 
 def rate_reduction(Z: Tensor,  # (m, n) features, rows are samples

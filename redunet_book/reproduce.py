@@ -16,12 +16,12 @@ import sys
 from dataclasses import fields
 from typing import Union, get_args, get_origin, get_type_hints
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Mapping, Optional, Sequence
 
 import torch
 
-from .core import SCALES, get_scale
-from .experiments import EXPERIMENTS, annotation_name, get_experiment, run_experiment
+from .core import SCALES, check_choice, get_scale, resolve_device
+from .experiments import EXPERIMENTS, ExperimentConfig, annotation_name, get_experiment, run_experiment
 from .fetch import DATA_ENV, data_folder, find_mnist, program_name
 from . import finetune as _finetune  # noqa: F401  registers table2
 from . import invariance as _invariance  # noqa: F401  registers rotation, translation, equivariance
@@ -34,8 +34,22 @@ __all__ = ['COMMIT_ENV', 'git_revision', 'device_description', 'run_metadata', '
 # %% ../nbs/11_reproduce.ipynb #c005
 COMMIT_ENV = "REDUNET_COMMIT"
 
+def _check_path(value, name: str):
+    "Check that `value` is a path (a string or an os.PathLike) and return it."
+    if not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"{name} must be a path (str or os.PathLike), got {type(value).__name__}")
+    return value
+
+def _check_str(value, name: str) -> str:
+    "Check that `value` is a string and return it."
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a string, got {type(value).__name__}")
+    return value
+
 def git_revision(path=None) -> str:
     "The git commit of the repository holding `path` (default: this package), with ' (dirty)' if tracked files changed; 'unknown' outside git; $REDUNET_COMMIT wins."
+    if path is not None:
+        _check_path(path, "path")
     if os.environ.get(COMMIT_ENV):                      # a copy of the tree without its history (e.g. a GPU machine)
         return os.environ[COMMIT_ENV] + f" (from ${COMMIT_ENV})"
     cwd = Path(path) if path is not None else Path(__file__).resolve().parent if "__file__" in globals() else Path.cwd()
@@ -52,7 +66,7 @@ def git_revision(path=None) -> str:
 
 def device_description(device) -> str:
     "A readable name for a torch device: the GPU model for CUDA, the CPU model and thread count for the CPU."
-    device = torch.device(device)
+    device = resolve_device(device)
     if device.type == "cuda":
         return f"cuda: {torch.cuda.get_device_name(device)}"
     model = platform.processor() or platform.machine()
@@ -99,6 +113,9 @@ def _scalar(raw: str, hint, key: str):
 
 def parse_override(text: str, config_class: type) -> tuple[str, object]:
     "Parse 'key=value' for a field of `config_class`, typed after the field's annotation; a ValueError names the field and the type."
+    _check_str(text, "text")
+    if not (isinstance(config_class, type) and issubclass(config_class, ExperimentConfig)):
+        raise TypeError(f"config_class must be a subclass of ExperimentConfig, got {config_class!r}")
     if "=" not in text:
         raise ValueError(f"--set expects KEY=VALUE, got {text!r}")
     key, raw = (s.strip() for s in text.split("=", 1))
@@ -120,8 +137,11 @@ def parse_override(text: str, config_class: type) -> tuple[str, object]:
 # %% ../nbs/11_reproduce.ipynb #c011
 def result_path(out, name: str, scale: str, overrides: dict, tag: Optional[str] = None) -> Path:
     "results/NAME.json for a plain paper-scale run; NAME-TAG.json with a tag; NAME-book.json, NAME-paper-custom.json, … otherwise."
+    _check_path(out, "out"), _check_str(name, "name"), check_choice(scale, "scale", SCALES)
+    if not isinstance(overrides, Mapping):
+        raise TypeError(f"overrides must be a dict of field overrides, got {type(overrides).__name__}")
     if tag is not None:
-        if not tag or any(c in tag for c in "/\\ ") or tag.startswith("."):
+        if not _check_str(tag, "tag") or any(c in tag for c in "/\\ ") or tag.startswith("."):
             raise ValueError(f"--tag must be a plain file-name part (no spaces or slashes), got {tag!r}")
         return Path(out) / f"{name}-{tag}.json"
     stem = name if scale == "paper" and not overrides else f"{name}-{scale}" + ("-custom" if overrides else "")
@@ -129,6 +149,8 @@ def result_path(out, name: str, scale: str, overrides: dict, tag: Optional[str] 
 
 def check_device(device: Optional[str]) -> torch.device:
     "The torch device `device` names (None: CUDA if available), or a ValueError if it is malformed or absent here."
+    if device is not None and not isinstance(device, (str, torch.device)):
+        raise TypeError(f"--device must be a device name such as 'cpu' or 'cuda:0', got {type(device).__name__}")
     if device is None or device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
@@ -147,6 +169,8 @@ def check_device(device: Optional[str]) -> torch.device:
 
 def check_data(config) -> None:
     "For an MNIST experiment (a `data_root` field): the splits it will read must be found, else a FileNotFoundError saying what to do."
+    if not isinstance(config, ExperimentConfig):
+        raise TypeError(f"config must be an ExperimentConfig, got {type(config).__name__}")
     if not hasattr(config, "data_root"):
         return
     needed = ["test"] + (["train"] if getattr(config, "split", "test") == "official" else [])
@@ -157,6 +181,7 @@ def check_data(config) -> None:
 
 def check_out(path: Path) -> None:
     "The output file's folder must exist or be creatable, and be writable; else an OSError naming it."
+    path = Path(_check_path(path, "path"))
     folder = path.parent
     if folder.exists() and not folder.is_dir():
         raise NotADirectoryError(f"--out {folder}: not a folder")
@@ -193,6 +218,8 @@ def list_experiments() -> str:
 
 def plan_run(args: argparse.Namespace) -> dict:
     "Everything checked before a run: experiment, overrides, configuration, device, data, output file (ValueError/TypeError/OSError)."
+    if not isinstance(args, argparse.Namespace):
+        raise TypeError(f"args must be the argparse.Namespace of build_parser(), got {type(args).__name__}")
     if args.name not in EXPERIMENTS:
         raise ValueError(f"unknown experiment {args.name!r}; registered: {', '.join(EXPERIMENTS)} (see --list)")
     exp = get_experiment(args.name)
@@ -207,6 +234,8 @@ def plan_run(args: argparse.Namespace) -> dict:
 
 def main(argv: Optional[Sequence[str]] = None) -> Optional[Path]:
     "Run `python -m redunet_book.reproduce` with `argv` (default: sys.argv[1:]); returns the JSON path written."
+    if argv is not None and (isinstance(argv, str) or not isinstance(argv, Sequence) or not all(isinstance(a, str) for a in argv)):
+        raise TypeError(f"argv must be a list of strings (the command-line words), got {argv!r}")
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.list or args.name in (None, "list"):
@@ -242,6 +271,7 @@ def portable_command(command: str, record: str) -> str:
     `--out` only where the recorded command had one, pointing at the record's own place in `results/`
     (left out where that is the default of `python -m redunet_book.reproduce`, `results`).
     """
+    _check_str(command, "command"), _check_str(record, "record")
     words = command.split()          # recorded as " ".join(argv): split on spaces, not as shell words
     folder = record.rsplit("/", 1)[0] if "/" in record else "."
     reproduce = "redunet_book.reproduce" in words

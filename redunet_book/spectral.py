@@ -13,15 +13,17 @@ from torch import Tensor, nn
 
 from .circulant import circulant_family
 from .classify import NearestSubspace
-from .core import check_eps_sq, check_features, complex_dtype, membership_matrix, normalize
+from .core import (check_bool, check_choice, check_dtype, check_eps_sq, check_features, check_int, check_positive, check_tensor,
+                                complex_dtype, membership_matrix, normalize)
+from .gram import apply_operator, check_alpha, factor, logdet, woodbury_dense
+from .gram import operator as kernel_operator
 from .rate import Rates, _coefficients, class_samples, class_slots
-from .vector import ReduNet, soft_membership
+from .vector import ReduNet, check_input_dtype, soft_membership
 
 # %% auto #0
 __all__ = ['FORMS', 'check_signals', 'frequency_shape', 'spectral_weights', 'to_spectral', 'from_spectral', 'scaled_inverse',
-           'woodbury_dense', 'apply_scaled_inverse', 'SpectralOperators', 'class_spectra', 'spectral_operators',
-           'rate_terms_circ', 'rate_reduction_circ', 'SpectralReduLayer', 'SpectralReduNet',
-           'invariant_nearest_subspace']
+           'SpectralOperators', 'class_spectra', 'spectral_operators', 'rate_terms_circ', 'rate_reduction_circ',
+           'SpectralReduLayer', 'SpectralReduNet', 'invariant_nearest_subspace']
 
 # %% ../nbs/06_spectral_1d.ipynb #c005
 def check_signals(Z, name: str = "Z") -> Tensor:
@@ -32,6 +34,9 @@ def frequency_shape(shape: tuple,  # spatial shape (T,) or (H, W)
                     half: bool = True,  # real FFT: the last axis keeps ⌊n/2⌋ + 1 frequencies
                    ) -> tuple:
     "The shape of the stored spectrum of a real signal of spatial `shape`."
+    if not isinstance(shape, (tuple, list)) or not shape:
+        raise TypeError(f"shape must be a tuple (T,) or (H, W), got {shape!r}")
+    check_bool(half, "half")
     return tuple(shape[:-1]) + (shape[-1] // 2 + 1,) if half else tuple(shape)
 
 def spectral_weights(shape: tuple,  # spatial shape (T,) or (H, W)
@@ -39,6 +44,7 @@ def spectral_weights(shape: tuple,  # spatial shape (T,) or (H, W)
                      dtype: torch.dtype = torch.float32, device=None,
                     ) -> Tensor:  # (F,) multiplicity of each stored frequency, F = prod(frequency_shape)
     "How many frequencies of the full spectrum each stored one stands for: 2 if its conjugate twin was dropped, else 1."
+    check_dtype(dtype)
     n = shape[-1]
     q = torch.arange(frequency_shape(shape, half)[-1], device=device)
     w = torch.where((q == 0) | (2 * q == n), 1.0, 2.0) if half else torch.ones(len(q))
@@ -53,6 +59,7 @@ def to_spectral(Z: Tensor,  # (m, C, T) or (m, C, H, W) real signals
                 half: bool = True,  # rfftn half spectrum (else the full fftn)
                ) -> Tensor:  # (m, F, C) complex, V[i, p] = DFT(z̄ᵢ)(p)ᵀ
     "The unnormalised DFT of every channel of every sample (eqs. 98, 105), frequencies flattened, channels last."
+    check_tensor(Z, "Z"), check_bool(half, "half")
     dims = _spatial_dims(Z.ndim)
     V = torch.fft.rfftn(Z, dim=dims) if half else torch.fft.fftn(Z, dim=dims)
     return V.flatten(2).mT.contiguous()
@@ -62,59 +69,23 @@ def from_spectral(V: Tensor,  # (m, F, C) complex spectra (half or full)
                   half: bool = True,  # V holds the rfftn half spectrum
                  ) -> Tensor:  # (m, C, *shape) real
     "The inverse of `to_spectral` (eq. 100): real signals from their (half) spectra."
+    check_tensor(V, "V"), check_bool(half, "half")
     m, F, C = V.shape
     X = V.mT.reshape(m, C, *frequency_shape(shape, half))
     dims = _spatial_dims(X.ndim)
     return torch.fft.irfftn(X, s=tuple(shape), dim=dims) if half else torch.fft.ifftn(X, dim=dims).real
 
 # %% ../nbs/06_spectral_1d.ipynb #c013
-def _hermitian_gram(X: Tensor, alpha: Tensor, gram: bool) -> Tensor:
-    "I + α·XXᴴ `(..., s, s)` (gram) or I + α·XᴴX `(..., C, C)` for complex rows X `(..., s, C)`, α `(...)`."
-    G = X @ X.mH if gram else X.mH @ X
-    eye = torch.eye(G.shape[-1], dtype=X.dtype, device=X.device)
-    return eye + alpha[..., None, None].to(X.dtype) * G
-
 def scaled_inverse(X: Tensor,  # (..., s, C) complex rows xᵢᵀ = conj(vᵢ)ᵀ, so that XᴴX = Σᵢ vᵢvᵢ*
                    alpha: Tensor,  # (...) real α ≥ 0 per batch entry
                    form: str = "auto",  # 'auto': Woodbury factor (s, C) when s < C, else dense (C, C); 'dense': always (C, C)
                    operator: bool = True,  # also return the operator (else only the log-det)
                   ) -> tuple:  # (operator or None, logdet (...) real)
-    "α(I + αXᴴX)⁻¹ of eq. (47) and log det(I + αXᴴX), by one batched Cholesky on the smaller side; s < C: W with α(I + αXᴴX)⁻¹ = αI − WᴴW."
-    s, C = X.shape[-2:]
+    "α(I + αXᴴX)⁻¹ of [ReduNet eq. 47] and log det(I + αXᴴX), from one kernel factor on the smaller side; s < C: W with αI − WᴴW."
     if form not in ("auto", "dense"):
         raise ValueError(f"form must be 'auto' or 'dense', got {form!r}")
-    use_gram = s < C
-    X = X.resolve_conj().contiguous()                            # batched matmuls are much slower on conj/transposed views
-    lowrank = use_gram and form == "auto"
-    L, info = torch.linalg.cholesky_ex(_hermitian_gram(X, alpha, use_gram))
-    if not bool((info == 0).all()):                              # rare: retry in float64
-        op, ld = scaled_inverse(X.to(torch.complex128), alpha.double(), form, operator)
-        return (None if op is None else op.to(X.dtype)), ld.to(alpha.dtype)
-    logdet = 2 * L.diagonal(dim1=-2, dim2=-1).real.log().sum(-1)
-    if not operator:
-        return None, logdet
-    a = alpha[..., None, None].to(X.dtype)
-    if lowrank:
-        return torch.linalg.solve_triangular(L, a * X, upper=False), logdet   # W = L⁻¹αX, (..., s, C)
-    if use_gram:                                                 # dense from the small side: αI − WᴴW
-        return woodbury_dense(torch.linalg.solve_triangular(L, a * X, upper=False), alpha), logdet
-    return a * torch.cholesky_inverse(L), logdet
-
-def woodbury_dense(W: Tensor,  # (..., s, C) Woodbury factor
-                   alpha: Tensor,  # (...) the α it was built with
-                  ) -> Tensor:  # (..., C, C)
-    "The dense operator αI − WᴴW that a Woodbury factor stands for."
-    eye = torch.eye(W.shape[-1], dtype=W.dtype, device=W.device)
-    return alpha[..., None, None].to(W.dtype) * eye - W.mH @ W
-
-def apply_scaled_inverse(op: Tensor,  # (..., C, C) dense operator or (..., s, C) Woodbury factor W
-                         alpha: Tensor,  # (...) the α the operator was built with (used by the low-rank form)
-                         V: Tensor,  # (..., r, C) rows vᵀ to map
-                        ) -> Tensor:  # (..., r, C) rows (Ōv)ᵀ
-    "Apply an operator of eq. (47) to rows: V·Ōᵀ for the dense form, αV − (VWᵀ)·conj(W) for the Woodbury form."
-    if op.shape[-2] == op.shape[-1]:
-        return V @ op.mT
-    return alpha[..., None, None].to(V.dtype) * V - (V @ op.mT) @ op.conj()
+    f = factor(X, alpha)
+    return (kernel_operator(f, lowrank=form == "auto") if operator else None), logdet(f)
 
 # %% ../nbs/06_spectral_1d.ipynb #c015
 class SpectralOperators(NamedTuple):
@@ -130,6 +101,7 @@ def class_spectra(V: Tensor,  # (m, F, C) spectra
                   Pi: Tensor,  # (m, k) membership matrix
                  ) -> Tensor:  # (k, F, s, C) rows √πᵢⱼ·vᵢ(p)ᵀ, zero-padded to the largest class support s
     "The padded per-class batch of `rate.class_samples`, for spectra: frequencies second, so one factorisation covers (class, frequency)."
+    check_tensor(V, "V"), check_tensor(Pi, "Pi")
     m, F, C = V.shape
     return class_samples(V.reshape(m, F * C), Pi).unflatten(2, (F, C)).transpose(1, 2).contiguous()
 
@@ -142,6 +114,7 @@ def spectral_operators(V: Tensor,  # (m, F, C) spectra of the features (to_spect
                        operators: bool = True,  # False: only the rates
                       ) -> SpectralOperators:
     "Step 1 of Algorithm 3: Ē(p) and all C̄ʲ(p) of eq. (47), batched over (class, frequency), and the rates of eq. (46)."
+    check_bool(operators, "operators")
     m, F, C = V.shape
     coef = _coefficients(Pi, C, eps_sq)
     alpha = torch.tensor(coef.alpha, dtype=weights.dtype, device=V.device)
@@ -156,6 +129,7 @@ def _prepare_circ(Z, membership, eps_sq, num_classes):
     "Validate (Z, membership, ε²) for signals; return them with the `(m, k)` membership matrix."
     Z = check_signals(Z)
     eps_sq = check_eps_sq(eps_sq)
+    check_alpha(Z.shape[1] / (Z.shape[0] * eps_sq), Z.dtype)
     Pi = membership_matrix(membership, Z.shape[0], num_classes, dtype=Z.dtype, device=Z.device)
     return Z, Pi, eps_sq
 
@@ -166,6 +140,7 @@ def rate_terms_circ(Z: Tensor,  # (m, C, T) signals or (m, C, H, W) images
                     half: bool = True,  # half spectrum (rfftn) or full (fftn)
                    ) -> Rates:  # R, Rc, ΔR (nats), each the family's rate divided by T
     "R, Rc and ΔR_circ = R − Rc of the shift families (eq. 46 for 1D, eq. 137 for 2D), computed per frequency."
+    check_bool(half, "half")
     Z, Pi, eps_sq = _prepare_circ(Z, membership, eps_sq, num_classes)
     shape = tuple(Z.shape[2:])
     w = spectral_weights(shape, half, Z.dtype, Z.device)
@@ -186,7 +161,7 @@ class SpectralReduLayer(nn.Module):
                  E_rows: Optional[int] = None, C_rows: Optional[int] = None,
                  dtype: torch.dtype = torch.float32, device=None):
         super().__init__()
-        self.eta, self.lam, self.half = eta, lam, half
+        self.eta, self.lam, self.half = check_positive(eta, "eta"), check_positive(lam, "lam"), check_bool(half, "half")
         F = math.prod(frequency_shape(shape, half))
         kw, ckw = dict(dtype=dtype, device=device), dict(dtype=complex_dtype(dtype), device=device)
         self.register_buffer("E", torch.zeros(F, E_rows or channels, channels, **ckw))     # Ē(p) or its factor
@@ -220,12 +195,12 @@ class SpectralReduLayer(nn.Module):
 def _expand(self: SpectralReduLayer, V: Tensor) -> Tensor:
     "Ē(p)v(p) at every frequency of every sample: spectra `(m, F, C)` → `(m, F, C)`."
     F = self.E.shape[0]
-    return apply_scaled_inverse(self.E, self.alpha.expand(F), V.transpose(0, 1)).transpose(0, 1)
+    return apply_operator(self.E, self.alpha.expand(F), V.transpose(0, 1)).transpose(0, 1)
 
 def _responses(self: SpectralReduLayer, V: Tensor) -> Tensor:
     "The projections P̄ʲ: C̄ʲ(p)v(p) for every sample, class and frequency (Algorithm 3, line 12), `(m, F, C)` → `(m, k, F, C)`."
     k, F = self.C.shape[:2]
-    out = apply_scaled_inverse(self.C, self.alphas[:, None].expand(k, F), V.transpose(0, 1).expand(k, -1, -1, -1))
+    out = apply_operator(self.C, self.alphas[:, None].expand(k, F), V.transpose(0, 1).expand(k, -1, -1, -1))
     return out.permute(2, 0, 1, 3)
 
 def _estimated_membership_spectral(self: SpectralReduLayer, P: Tensor) -> Tensor:
@@ -241,7 +216,7 @@ def _compression_labels(self: SpectralReduLayer, V: Tensor, Pi: Tensor) -> Tenso
     "Σⱼ γⱼπᵢⱼC̄ʲ(p)vᵢ(p) with a known membership Π `(m, k)`: each class operator applied to its own samples only."
     k, F = self.C.shape[:2]
     j, i, pos, _ = class_slots(Pi)
-    Y = apply_scaled_inverse(self.C, self.alphas[:, None].expand(k, F), class_spectra(V, Pi))
+    Y = apply_operator(self.C, self.alphas[:, None].expand(k, F), class_spectra(V, Pi))
     w = (self.gammas[j] * Pi[i, j].sqrt()).to(V.dtype)           # γⱼ√πᵢⱼ, the rows of Y already carry √πᵢⱼ
     return torch.zeros_like(V).index_add_(0, i, w[:, None, None] * Y[j, :, pos])
 
@@ -334,11 +309,9 @@ class SpectralReduNet(ReduNet):
                  form: str = "auto",  # operators: 'auto' (Woodbury when fewer samples than channels) or 'dense'
                 ):
         super().__init__(num_layers, eta, eps_sq, lam, "softmax", train_update, min_gain)
-        if not isinstance(half, bool):
-            raise ValueError(f"half must be True or False, got {half!r}")
-        if form not in FORMS:
-            raise ValueError(f"form must be one of {FORMS}, got {form!r}")
-        self.half, self.form = half, form
+        self.half, self.form = check_bool(half, "half"), check_choice(form, "form", FORMS)
+
+    config_fields = ("num_layers", "eta", "eps_sq", "lam", "train_update", "min_gain", "half", "form")
 
     def extra_repr(self) -> str:
         return (f"num_layers={self.num_layers}, eta={self.eta}, eps_sq={self.eps_sq}, lam={self.lam}, "
@@ -392,6 +365,7 @@ def _forward_net(self: SpectralReduNet,
     Z = check_signals(Z)
     if len(self.layers):
         Z = _check_input(self.layers[0], Z)
+    check_input_dtype(self, Z)
     Z = normalize(Z)
     shape = tuple(Z.shape[2:])
     V, path = to_spectral(Z, self.half), [Z]
@@ -438,6 +412,7 @@ def invariant_nearest_subspace(train_Z: Tensor,  # (m, C, *shape) training featu
                                chunk: int = 2 ** 22,  # bound on the entries of one distance batch (memory)
                               ) -> Tensor:  # (m_test,) int64 labels
     "Nearest subspace (§5.1) fitted on the training shift families; a test signal takes its best shift: shift invariant."
+    chunk = check_int(chunk, "chunk")
     train_Z, test_Z = check_signals(train_Z, "train_Z"), check_signals(test_Z, "test_Z")
     T = math.prod(train_Z.shape[2:])
     ns = NearestSubspace(num_components).fit(circulant_family(train_Z), train_labels.repeat_interleave(T), num_classes)

@@ -11,7 +11,8 @@ from typing import NamedTuple, Optional, Sequence
 import torch
 from torch import Tensor
 
-from .core import check_eps_sq, check_features, check_int, membership_matrix, normalize
+from .core import (check_bool, check_choice, check_dtype, check_eps_sq, check_features, check_int, check_labels,
+                               check_positive, check_tensor, membership_matrix, normalize)
 from .rate import _class_terms, _prepare, class_samples, class_slots, logdet_scaled_gram, rate_reduction, rate_terms
 
 # %% auto #0
@@ -26,16 +27,21 @@ def class_spectra(Z: Tensor,  # (m, n) features
                  ) -> tuple[Tensor, Tensor]:  # singular values (k, r) and right singular vectors (k, r, n)
     "Singular values and right singular vectors of every class's samples, batched (zero-padded classes)."
     Z = check_features(Z)
+    check_labels(labels, "labels", num_classes, m=Z.shape[0])
     X = class_samples(Z, membership_matrix(labels, Z.shape[0], num_classes, dtype=Z.dtype, device=Z.device))
     _, S, Vh = torch.linalg.svd(X, full_matrices=False)
     return S, Vh
 
 def class_ranks(S: Tensor, rtol: float = 1e-6) -> Tensor:
     "Numerical rank of each class from its singular values `(k, r)`: the count above `rtol` × the largest."
+    if check_tensor(S, "S").ndim != 2 or not S.is_floating_point():
+        raise ValueError(f"S must be real singular values of shape (k, r), got a {S.dtype} tensor of shape {tuple(S.shape)}")
+    rtol = check_positive(rtol, "rtol")
     return (S > rtol * S.amax(dim=1, keepdim=True).clamp_min(torch.finfo(S.dtype).tiny)).sum(1)
 
 def max_cross_class_cosine(Z: Tensor, labels: Tensor, num_classes: Optional[int] = None, rtol: float = 1e-6) -> Tensor:
     "Largest cosine of a principal angle between the spans of any two different classes (0 = orthogonal)."
+    rtol = check_positive(rtol, "rtol")
     S, Vh = class_spectra(Z, labels, num_classes)
     keep = (S > rtol * S.amax(dim=1, keepdim=True).clamp_min(torch.finfo(S.dtype).tiny)).to(Z.dtype)
     B = Vh * keep[..., None]                                      # (k, r, n) orthonormal rows of each span
@@ -44,12 +50,22 @@ def max_cross_class_cosine(Z: Tensor, labels: Tensor, num_classes: Optional[int]
     return cos.max()
 
 # %% ../nbs/02_theorem_checks.ipynb #c009
+def _check_subspace_dims(subspace_dims, low: int = 1) -> list:
+    "The dⱼ as a non-empty list of ints >= `low`."
+    if isinstance(subspace_dims, (str, bytes)) or not isinstance(subspace_dims, Sequence):
+        raise TypeError(f"subspace_dims must be a sequence of ints, got {type(subspace_dims).__name__}")
+    if not subspace_dims:
+        raise ValueError("subspace_dims must give at least one class dimension")
+    return [check_int(d, "subspace_dims", low=low) for d in subspace_dims]
+
 def project_class_ranks(Z: Tensor,  # (m, n) features
-                        labels: Tensor,  # (m,) integer labels
-                        dims: Sequence[int],  # d_j, the rank bound of each class
+                        labels: Tensor,  # (m,) integer labels in [0, k)
+                        subspace_dims: Sequence[int],  # d_j, the rank bound of each of the k classes
                        ) -> Tensor:  # (m, n)
     "Nearest rank-≤dⱼ matrix for each class (truncated SVD, batched over classes), samples then back on the sphere."
+    Z, dims = check_features(Z), _check_subspace_dims(subspace_dims)
     k = len(dims)
+    check_labels(labels, "labels", k, m=Z.shape[0])
     Pi = membership_matrix(labels, Z.shape[0], k, dtype=Z.dtype, device=Z.device)
     j, i, pos, _ = class_slots(Pi)
     U, S, Vh = torch.linalg.svd(class_samples(Z, Pi), full_matrices=False)
@@ -68,20 +84,23 @@ class AscentResult(NamedTuple):
 
 def maximize_rate_reduction(labels: Tensor,  # (m,) integer labels, fixed
                             n: int,  # ambient dimension
-                            dims: Sequence[int],  # rank bound d_j of each class
+                            subspace_dims: Sequence[int],  # rank bound d_j of each class
                             eps_sq: float,  # ε²
                             steps: int = 1000,  # ascent steps
                             eta0: float = 0.5,  # step in units of 1/α, α = n/(mε²)
                             Z0: Optional[Tensor] = None,  # (m, n) start; random on the sphere if None
-                            generator: Optional[torch.Generator] = None,
+                            generator: Optional[torch.Generator] = None,  # None: torch's default generator
                             dtype: torch.dtype = torch.float64,
                            ) -> AscentResult:
     "Projected gradient ascent on ΔR (eq. 13) under the constraints of Theorem 12: unit samples, rank(Zʲ) ≤ dⱼ."
-    eps_sq = check_eps_sq(eps_sq)
+    labels, n, dims = check_labels(labels, "labels"), check_int(n, "n"), _check_subspace_dims(subspace_dims)
+    eps_sq, steps, eta0, dtype = check_eps_sq(eps_sq), check_int(steps, "steps", low=0), check_positive(eta0, "eta0"), check_dtype(dtype)
     m = labels.shape[0]
-    if len(dims) != int(labels.max()) + 1:
-        raise ValueError(f"dims must give one rank bound per class ({int(labels.max()) + 1}), got {len(dims)}")
-    Z = normalize(torch.randn(m, n, generator=generator, dtype=dtype) if Z0 is None else check_features(Z0).to(dtype))
+    if m == 0 or len(dims) != int(labels.max()) + 1:
+        raise ValueError(f"subspace_dims must give one rank bound per class ({int(labels.max()) + 1 if m else 0}), got {len(dims)}")
+    if Z0 is not None and check_features(Z0, "Z0").shape != (m, n):
+        raise ValueError(f"Z0 must have shape ({m}, {n}), got {tuple(Z0.shape)}")
+    Z = normalize(torch.randn(m, n, generator=generator, dtype=dtype) if Z0 is None else Z0.to(dtype))
     Z = project_class_ranks(Z, labels, dims)
     eta = eta0 * m * eps_sq / n
     history = [torch.stack(rate_terms(Z, labels, eps_sq))]
@@ -93,13 +112,21 @@ def maximize_rate_reduction(labels: Tensor,  # (m,) integer labels, fixed
     return AscentResult(Z.detach(), torch.stack(history).detach())
 
 # %% ../nbs/02_theorem_checks.ipynb #c012
-def theorem_conditions(n: int, dims: Sequence[int], class_sizes: Sequence[int], eps_sq: float) -> dict:
+def theorem_conditions(n: int,  # ambient dimension
+                       subspace_dims: Sequence[int],  # d_j of each class
+                       class_sizes: Sequence[int],  # m_j of each class
+                       eps_sq: float,  # ε²
+                      ) -> dict:
     "The two conditions of Theorem 12: n ≥ Σdⱼ, and ε⁴ < minⱼ (mⱼ/m)(n/dⱼ)²."
     n, eps_sq = check_int(n, "n"), check_eps_sq(eps_sq)
-    dims = [check_int(d, "dims") for d in dims]                  # every class has dimension dⱼ ≥ 1
+    if isinstance(subspace_dims, (str, bytes)) or not isinstance(subspace_dims, Sequence):
+        raise TypeError(f"subspace_dims must be a sequence of ints, got {type(subspace_dims).__name__}")
+    if isinstance(class_sizes, (str, bytes)) or not isinstance(class_sizes, Sequence):
+        raise TypeError(f"class_sizes must be a sequence of ints, got {type(class_sizes).__name__}")
+    dims = [check_int(d, "subspace_dims") for d in subspace_dims]   # every class has dimension dⱼ ≥ 1
     class_sizes = [check_int(mj, "class_sizes") for mj in class_sizes]
     if len(dims) != len(class_sizes) or not dims:
-        raise ValueError(f"dims and class_sizes must be non-empty and of the same length, got {len(dims)} and {len(class_sizes)}")
+        raise ValueError(f"subspace_dims and class_sizes must be non-empty and of the same length, got {len(dims)} and {len(class_sizes)}")
     m = sum(class_sizes)
     bound = min(mj / m * (n / d) ** 2 for mj, d in zip(class_sizes, dims))
     return dict(large_ambient=n >= sum(dims), high_precision=eps_sq ** 2 < bound, eps_sq_bound=math.sqrt(bound))
@@ -108,10 +135,14 @@ def theorem_conditions(n: int, dims: Sequence[int], class_sizes: Sequence[int], 
 def class_spectrum_objective(x: Tensor,  # (..., d) squared singular values of one class
                              n: int, m: int, mj: int, eps_sq: float) -> Tensor:  # (...)
     "Σₚ f(xₚ) of the proof of Theorem 12, eq. (82): one orthogonal class's share of ΔR from its spectrum."
+    x = check_features(x, "x", ndim=None, min_samples=0)
+    n, m, mj, eps_sq = check_int(n, "n"), check_int(m, "m"), check_int(mj, "mj"), check_eps_sq(eps_sq)
     return (0.5 * torch.log1p(n * x / (m * eps_sq)) - mj / (2 * m) * torch.log1p(n * x / (mj * eps_sq))).sum(-1)
 
 def optimal_class_spectrum(n: int, m: int, mj: int, d: int, eps_sq: float, grid: int = 4001) -> Tensor:
     "Best spectrum (d,) for (82) among [x_H,…,x_H,x_L] (x_L ≥ 0 on a grid) and equal spectra of every rank r ≤ d."
+    n, m, mj, d = check_int(n, "n"), check_int(m, "m"), check_int(mj, "mj"), check_int(d, "d")
+    eps_sq, grid = check_eps_sq(eps_sq), check_int(grid, "grid", low=2)
     candidates = []
     for r in range(1, d + 1):
         xl = torch.linspace(0, mj / r, grid, dtype=torch.float64)
@@ -177,11 +208,13 @@ def simulated_features(n: int, kind: str, d: Optional[int], orthogonal: bool, m:
                        generator: Optional[torch.Generator] = None) -> tuple[Tensor, Tensor]:
     "Features of Table 4: m unit vectors in Rⁿ, labels uniform in [0, k); Gaussian or one d-dim subspace per class."
     from redunet_book.data import subspace_samples
+    n, m, k = check_int(n, "n"), check_int(m, "m"), check_int(k, "k")
+    kind, orthogonal = check_choice(kind, "kind", ("gaussian", "subspace")), check_bool(orthogonal, "orthogonal")
+    if kind == "subspace":
+        d = check_int(d, "d")
     labels = torch.randint(0, k, (m,), generator=generator)
     if kind == "gaussian":
         return normalize(torch.randn(m, n, generator=generator, dtype=torch.float64)), labels
-    if kind != "subspace":
-        raise ValueError(f"kind must be 'gaussian' or 'subspace', got {kind!r}")
     counts = torch.bincount(labels, minlength=k).tolist()
     Z, sorted_labels = subspace_samples([d] * k, n, counts, orthogonal=orthogonal, generator=generator)
     return Z, sorted_labels

@@ -10,19 +10,21 @@ from typing import Optional
 import torch
 from torch import Tensor, nn
 
-from .core import check_eps_sq, check_features, check_int, check_positive, membership_matrix, normalize
-from .operators import gradient_operators
-from .rate import class_slots, rate_terms
+from .core import (check_bool, check_choice, check_dtype, check_eps_sq, check_features, check_int, check_positive, check_real,
+                                check_tensor, normalize)
+from .operators import _layer_operators
+from .rate import _prepare, _rates, class_slots
 
 # %% auto #0
-__all__ = ['NONLINEARITIES', 'class_responses', 'soft_membership', 'softmax_residual', 'relu_residual', 'membership_residual',
-           'ReduLayer', 'ReduNet', 'path_rates', 'layers_to_reach']
+__all__ = ['NONLINEARITIES', 'TRAIN_UPDATES', 'class_responses', 'soft_membership', 'softmax_residual', 'relu_residual',
+           'membership_residual', 'ReduLayer', 'ReduNet', 'check_input_dtype', 'path_rates', 'layers_to_reach']
 
 # %% ../nbs/04_vector_redunet.ipynb #c005
 def class_responses(Z: Tensor,  # (m, n) features, rows are samples
                     C: Tensor,  # (k, n, n) compression operators Cʲ (symmetric)
                    ) -> Tensor:  # (m, k, n), row [i, j] is (Cʲzᵢ)ᵀ
     "The responses pʲ = Cʲz of every sample to every class filter (the inputs of σ in eq. 24), one einsum."
+    check_tensor(Z, "Z"), check_tensor(C, "C")
     return torch.einsum("jab,mb->mja", C, Z)
 
 # %% ../nbs/04_vector_redunet.ipynb #c008
@@ -31,9 +33,14 @@ def soft_membership(responses: Tensor,  # (m, k, n) responses Cʲzᵢ
                     active: Optional[Tensor] = None,  # (k,) bool, classes seen in training (None: all)
                    ) -> Tensor:  # (m, k), rows on the simplex
     "The estimated membership π̂ʲ(z) = exp(−λ‖Cʲz‖) / Σᵢ exp(−λ‖Cⁱz‖) of eq. (23); inactive (empty) classes get 0."
-    logits = -lam * responses.norm(dim=-1)                       # (m, k)
+    check_tensor(responses, "responses")
+    lam = check_positive(lam, "lam")
+    scale = responses.abs().amax(-1).clamp_min(torch.finfo(responses.dtype).tiny)
+    norms = scale * (responses / scale[..., None]).norm(dim=-1)   # (m, k) ‖Cʲzᵢ‖, scaled first: the squares cannot overflow
     if active is not None:
-        logits = logits.masked_fill(~active, float("-inf"))
+        norms = norms.masked_fill(~active, float("inf"))
+    # shifted by the smallest norm before the product with λ: λ‖Cʲz‖ may overflow, the differences may not (no NaN)
+    logits = -lam * (norms - norms.amin(-1, keepdim=True))
     return torch.softmax(logits, dim=-1)
 
 # %% ../nbs/04_vector_redunet.ipynb #c011
@@ -42,6 +49,7 @@ def softmax_residual(responses: Tensor,  # (m, k, n) responses Cʲzᵢ
                      membership: Tensor,  # (m, k) true Π (eq. 22) or estimated π̂ (eq. 23)
                     ) -> Tensor:  # (m, n)
     "The compression term σ([C¹z, …, Cᵏz]) = Σⱼ γⱼ Cʲz · πʲ(z) of eqs. (22) and (24), all samples and classes at once."
+    check_tensor(responses, "responses")
     return torch.einsum("j,mj,mja->ma", gammas, membership, responses)
 
 def relu_residual(Z: Tensor,  # (m, n) features
@@ -50,6 +58,7 @@ def relu_residual(Z: Tensor,  # (m, n) features
                   alpha: float,  # α = n/(mε²)
                  ) -> Tensor:  # (m, n)
     "The ReLU compression term of eq. (25), σ(z) = α(z − Σⱼ ReLU(Pʲz)) with Pʲ = I − Cʲ/αⱼ ≈ projection onto class j."
+    check_tensor(Z, "Z"), check_tensor(responses, "responses")
     active = alphas > 0
     inv = torch.where(active, 1 / alphas.clamp_min(torch.finfo(alphas.dtype).tiny), 0)
     P = (Z[:, None, :] - responses * inv[:, None]) * active[:, None]   # (m, k, n) rows Pʲzᵢ
@@ -62,6 +71,7 @@ def membership_residual(Z: Tensor,  # (m, n) features, rows are samples
                         membership: Tensor,  # (m, k) rows on the simplex (true Π or an estimate)
                        ) -> Tensor:  # (m, n)
     "Σⱼ γⱼ πᵢⱼ Cʲzᵢ of eq. (22), computed only for the pairs with πᵢⱼ > 0 (one padded batched product)."
+    check_tensor(Z, "Z"), check_tensor(membership, "membership")
     j, i, pos, s = class_slots(membership)
     X = Z.new_zeros(C.shape[0], s, Z.shape[1])
     X[j, pos] = Z[i]                                               # (k, s, n) each class's samples
@@ -77,8 +87,9 @@ class ReduLayer(nn.Module):
     def __init__(self, n: int, k: int, eta: float, lam: float, nonlinearity: str = "softmax",
                  dtype: torch.dtype = torch.float32, device=None):
         super().__init__()
-        self.eta, self.lam, self.nonlinearity = eta, lam, nonlinearity
-        kw = dict(dtype=dtype, device=device)
+        self.eta, self.lam = check_positive(eta, "eta"), check_positive(lam, "lam")
+        self.nonlinearity = check_choice(nonlinearity, "nonlinearity", NONLINEARITIES)
+        kw = dict(dtype=check_dtype(dtype), device=device)
         self.register_buffer("E", torch.zeros(n, n, **kw))         # (n, n) expansion, eq. (14)
         self.register_buffer("C", torch.zeros(k, n, n, **kw))      # (k, n, n) compression, eq. (15)
         self.register_buffer("gammas", torch.zeros(k, **kw))       # (k,) γⱼ, eq. (12)
@@ -90,7 +101,7 @@ class ReduLayer(nn.Module):
         "Algorithm 1, step 1: the layer whose operators E, Cʲ, γⱼ are computed from the features Z `(m, n)` and Π `(m, k)`."
         m, n = Z.shape
         layer = cls(n, Pi.shape[1], eta, lam, nonlinearity, Z.dtype, Z.device)
-        ops = gradient_operators(Z, Pi, eps_sq)
+        ops = _layer_operators(Z, Pi, eps_sq)                       # inputs checked by the caller (fit)
         layer.E.copy_(ops.E)
         layer.C.copy_(ops.C)
         layer.gammas.copy_(ops.gammas)
@@ -121,6 +132,8 @@ class ReduLayer(nn.Module):
         return f"n={self.E.shape[0]}, k={self.C.shape[0]}, eta={self.eta}, lam={self.lam}, nonlinearity={self.nonlinearity!r}"
 
 # %% ../nbs/04_vector_redunet.ipynb #c018
+TRAIN_UPDATES = ("labels", "estimated")
+
 class ReduNet(nn.Module):
     "The vector ReduNet of eq. (27), constructed layer by layer in a forward pass (Algorithm 1) and evaluated by Algorithm 2."
     def __init__(self, num_layers: int,  # L, the (maximum) number of layers
@@ -137,19 +150,20 @@ class ReduNet(nn.Module):
         self.num_layers = check_int(num_layers, "num_layers", 0)
         self.eta, self.eps_sq = check_positive(eta, "eta"), check_eps_sq(eps_sq)
         self.lam = check_positive(lam, "lam")
-        if nonlinearity not in NONLINEARITIES:
-            raise ValueError(f"nonlinearity must be 'softmax' or 'relu', got {nonlinearity!r}")
-        if train_update not in ("labels", "estimated"):
-            raise ValueError(f"train_update must be 'labels' or 'estimated', got {train_update!r}")
-        self.nonlinearity, self.train_update = nonlinearity, train_update
-        self.min_gain = None if min_gain is None else float(min_gain)
-        if not isinstance(accelerated, bool):
-            raise ValueError(f"accelerated must be True or False, got {accelerated!r}")
-        if not 0 <= float(beta) < 1:
+        self.nonlinearity = check_choice(nonlinearity, "nonlinearity", NONLINEARITIES)
+        self.train_update = check_choice(train_update, "train_update", TRAIN_UPDATES)
+        self.min_gain = None if min_gain is None else check_real(min_gain, "min_gain")
+        self.accelerated, self.beta = check_bool(accelerated, "accelerated"), check_real(beta, "beta")
+        if not 0 <= self.beta < 1:
             raise ValueError(f"beta must be in [0, 1), got {beta!r}")
-        self.accelerated, self.beta = accelerated, float(beta)
         self.layers = nn.ModuleList()
         self.register_buffer("history", None)                     # (L + 1, 3) R, Rc, ΔR after fit
+
+    config_fields = ("num_layers", "eta", "eps_sq", "lam", "nonlinearity", "train_update", "min_gain", "accelerated", "beta")
+
+    def config(self) -> dict:
+        "The constructor's settings (`config_fields`), as saved with the state: `type(net)(**net.config())` builds the same net."
+        return {name: getattr(self, name) for name in self.config_fields}
 
 def _method(f):
     "Attach `f` (named `_name`) to `ReduNet` as the method `name`, so that later cells can define methods next to their equations."
@@ -173,10 +187,10 @@ def _fit(self: ReduNet,
          progress: bool = False,  # show a tqdm progress bar over the layers
         ) -> ReduNet:
     "Algorithm 1: build each layer's E, Cʲ, γⱼ from the current training features, then move them by eq. (19); records `history`."
-    Z = normalize(check_features(Z).detach())
-    Pi = membership_matrix(membership, Z.shape[0], num_classes, dtype=Z.dtype, device=Z.device)
+    Z, Pi, _ = _prepare(Z, membership, self.eps_sq, num_classes)   # the one check of the inputs
+    Z = normalize(Z.detach())
     self.layers = nn.ModuleList()
-    rates = [torch.stack(rate_terms(Z, Pi, self.eps_sq))]
+    history = [torch.stack(_rates(Z, Pi, self.eps_sq))]
     steps = range(self.num_layers)
     if progress:
         from tqdm.auto import tqdm
@@ -186,17 +200,25 @@ def _fit(self: ReduNet,
         Q = self.lookahead(Z, Z_prev)                              # eq. (28); Q = Z for the plain network
         layer = ReduLayer.from_features(Q, Pi, self.eps_sq, self.eta, self.lam, self.nonlinearity)
         Z_next = layer(Q, Pi if self.train_update == "labels" else None)
-        r = torch.stack(rate_terms(Z_next, Pi, self.eps_sq))
-        if self.min_gain is not None and float(r[2] - rates[-1][2]) < self.min_gain:
+        r = torch.stack(_rates(Z_next, Pi, self.eps_sq))
+        if self.min_gain is not None and float(r[2] - history[-1][2]) < self.min_gain:
             break                                                  # diminishing returns: drop this layer
         self.layers.append(layer)
         Z_prev, Z = Z, Z_next
-        rates.append(r)
-    self.history = torch.stack(rates)                              # (L + 1, 3): R, Rc, ΔR
+        history.append(r)
+    self.history = torch.stack(history)                            # (L + 1, 3): R, Rc, ΔR
     self.train_features_ = Z
     return self
 
 # %% ../nbs/04_vector_redunet.ipynb #c023
+def check_input_dtype(net: nn.Module, Z: Tensor) -> None:
+    "A net's operators are in the dtype it was fitted (or converted) in: an input of another dtype is a TypeError naming `Z`."
+    check_tensor(Z, "Z")
+    held = net.history.dtype if getattr(net, "history", None) is not None else None
+    if held is not None and Z.dtype != held:
+        raise TypeError(f"Z has dtype {Z.dtype} but this {type(net).__name__} holds {held} operators: "
+                        f"pass Z.to({held}) or convert the network with net.to({Z.dtype})")
+
 @_method
 def _forward(self: ReduNet,
              Z: Tensor,  # (m, n) features; projected onto the sphere first
@@ -208,6 +230,7 @@ def _forward(self: ReduNet,
     Z = check_features(Z)
     if len(self.layers) and Z.shape[1] != self.layers[0].E.shape[0]:
         raise ValueError(f"Z must have {self.layers[0].E.shape[0]} features per sample, got shape {tuple(Z.shape)}")
+    check_input_dtype(self, Z)
     Z = normalize(Z)
     path, Z_prev = [Z], Z
     for layer in self.layers:
@@ -221,8 +244,10 @@ def path_rates(path: Tensor,  # (L + 1, m, n) features at the input and after ea
                eps_sq: float,  # ε²
                num_classes: Optional[int] = None,  # k, for integer labels
               ) -> Tensor:  # (L + 1, 3): R, Rc, ΔR of each
-    "R, Rc, ΔR (eqs. 7–9) of every feature matrix along a path of Algorithm 2."
-    return torch.stack([torch.stack(rate_terms(P, membership, eps_sq, num_classes)) for P in path])
+    "R, Rc, ΔR (eqs. 7–9) of every feature matrix along a path of Algorithm 2 (inputs checked once, not per layer)."
+    path = check_features(path, "path", ndim=3)
+    _, Pi, eps_sq = _prepare(path[0], membership, eps_sq, num_classes)
+    return torch.stack([torch.stack(_rates(P, Pi, eps_sq)) for P in path])
 
 @_method
 @torch.no_grad()
@@ -250,10 +275,38 @@ def _load_state_dict(self: ReduNet, state_dict, strict: bool = True, assign: boo
     self.history = torch.empty_like(state_dict["history"])
     return nn.Module.load_state_dict(self, state_dict, strict=strict, assign=assign)
 
+@_method
+def _get_extra_state(self: ReduNet) -> dict:
+    "The settings saved beside the buffers (`config`): they change what the layers compute."
+    return {"config": self.config()}
+
+@_method
+def _set_extra_state(self: ReduNet, state: dict) -> None:
+    "Check, on load, that the state was saved from a network with this one's settings; a mismatch is a ValueError."
+    saved = state.get("config", {}) if isinstance(state, dict) else {}
+    ours = self.config()
+    diff = [f"{k}: saved {v!r}, this network {ours.get(k)!r}" for k, v in saved.items() if ours.get(k) != v]
+    if diff or set(saved) != set(ours):
+        raise ValueError(f"state_dict was saved from a {type(self).__name__} with other settings ({'; '.join(diff) or 'other fields'}): "
+                         f"build it with those settings, or use {type(self).__name__}.from_state_dict(state_dict)")
+
+def _from_state_dict(cls, state_dict: dict):
+    "A fitted network from a saved `state_dict`: built with the settings saved in it, then loaded."
+    extra = state_dict.get("_extra_state")
+    if not isinstance(extra, dict) or "config" not in extra:
+        raise ValueError("state_dict has no saved settings ('_extra_state'): it is not from a fitted network of this version")
+    net = cls(**extra["config"])
+    net.load_state_dict(state_dict)
+    return net
+
+ReduNet.from_state_dict = classmethod(_from_state_dict)
+
 # %% ../nbs/04_vector_redunet.ipynb #c037a
 def layers_to_reach(history: Tensor,  # (L + 1, 3) R, Rc, ΔR per layer, e.g. `ReduNet.history`
                     target: float,  # the ΔR (nats) to reach
                    ) -> Optional[int]:  # first layer index ℓ with ΔR ≥ target, None if never
     "The depth a network needs: the first layer at which ΔR (column 2 of `history`) reaches `target`."
+    check_tensor(history, "history")
+    target = check_real(target, "target")
     hit = (history[:, 2] >= target).nonzero()
     return int(hit[0]) if len(hit) else None

@@ -12,7 +12,8 @@ import torch
 from matplotlib.figure import Figure
 from torch import Tensor
 
-from .core import check_features, normalize
+from .core import (check_bool, check_features, check_int, check_labels, check_positive, check_tensor,
+                               normalize)
 
 RATE_COLORS = {"R": "#1f77b4", "Rc": "#ff7f0e", "ΔR": "#2ca02c"}
 CLASS_COLORS = plt.get_cmap("tab10").colors  # class j is drawn in CLASS_COLORS[j % 10], in every chapter
@@ -32,6 +33,8 @@ def _figure(ax=None, figsize=(5, 3.2)):
 
 def plot_rate_bars(values: Mapping[str, float], ax=None, title: Optional[str] = None) -> Figure:
     "Bar chart of named rates, e.g. `{'R': ..., 'Rc': ..., 'ΔR': ...}` (nats)."
+    if not isinstance(values, Mapping):
+        raise TypeError(f"values must be a mapping from names to rates, got {type(values).__name__}")
     if not values:
         raise ValueError("values must name at least one rate")
     fig, ax = _figure(ax, figsize=(3.6, 3.0))
@@ -48,6 +51,10 @@ def plot_rate_bars(values: Mapping[str, float], ax=None, title: Optional[str] = 
 def plot_rate_curves(x: Sequence[float], curves: Mapping[str, Sequence[float]], xlabel: str,
                      ax=None, title: Optional[str] = None) -> Figure:
     "Line plot of named rate curves over a common x axis."
+    if not isinstance(curves, Mapping):
+        raise TypeError(f"curves must be a mapping from names to sequences, got {type(curves).__name__}")
+    if not isinstance(xlabel, str):
+        raise TypeError(f"xlabel must be a string, got {type(xlabel).__name__}")
     if not curves:
         raise ValueError("curves must name at least one curve")
     fig, ax = _figure(ax)
@@ -67,13 +74,10 @@ def cosine_similarity_matrix(Z,  # (m, n) features, rows are samples
                              labels=None,  # (m,) integer labels: sort the rows by class (stable), or None
                             ):  # ((m, m) |cos| matrix, (m,) the order used)
     "|cos| between every pair of rows of Z, rows and columns sorted by class; zero rows give 0."
-    if not isinstance(Z, torch.Tensor) or Z.ndim != 2:
-        raise ValueError(f"Z must be a tensor of shape (m, n), got {getattr(Z, 'shape', type(Z))}")
+    Z = check_features(Z, min_samples=0)
     order = torch.arange(Z.shape[0], device=Z.device)
     if labels is not None:
-        labels = torch.as_tensor(labels, device=Z.device)
-        if labels.shape != (Z.shape[0],):
-            raise ValueError(f"labels must have shape ({Z.shape[0]},), got {tuple(labels.shape)}")
+        labels = check_labels(labels, "labels", m=Z.shape[0]).to(Z.device)
         order = torch.argsort(labels, stable=True)
     U = Z[order].detach()
     U = U / U.norm(dim=1, keepdim=True).clamp_min(torch.finfo(U.dtype).tiny)
@@ -87,20 +91,23 @@ def plot_cosine_heatmap(Z,  # (m, n) features, rows are samples
                         colorbar: bool = True,  # draw the |cos| colour bar beside the heatmap
                        ) -> Figure:
     "Heatmap of |cos| between all pairs of samples, sorted by class, with class boundaries (ReduNet Figs. 15/16/28, V-MCR² Fig. 2)."
+    Z = check_features(Z, min_samples=0)
+    if labels is not None:
+        labels = check_labels(labels, "labels", m=Z.shape[0])
+    max_pixels, colorbar = check_int(max_pixels, "max_pixels"), check_bool(colorbar, "colorbar")
     if classes is not None:
-        if labels is None or not isinstance(Z, torch.Tensor):
-            raise ValueError("classes needs the features Z as a tensor and their labels")
-        labels = torch.as_tensor(labels)
+        if labels is None:
+            raise ValueError("classes needs the labels of Z")
         keep = torch.isin(labels.cpu(), torch.as_tensor(list(classes), dtype=labels.dtype))
         Z, labels = Z[keep.to(Z.device)], labels[keep.to(labels.device)]
     cos, order = cosine_similarity_matrix(Z, labels)
-    step = max(1, -(-cos.shape[0] // max(1, int(max_pixels))))   # ceil(m / max_pixels)
+    step = max(1, -(-cos.shape[0] // max_pixels))                 # ceil(m / max_pixels)
     fig, ax = _figure(ax, figsize=(3.6, 3.2))
     shown = cos[::step, ::step].cpu().float().numpy()
     extent = (-0.5, cos.shape[0] - 0.5, cos.shape[0] - 0.5, -0.5)  # axes in sample units, whatever the step
     im = ax.imshow(shown, cmap="Blues", vmin=0, vmax=1, interpolation="nearest", extent=extent)
     if labels is not None:
-        counts = torch.unique_consecutive(torch.as_tensor(labels).cpu()[order.cpu()], return_counts=True)[1]
+        counts = torch.unique_consecutive(labels.cpu()[order.cpu()], return_counts=True)[1]
         for edge in counts.cumsum(0)[:-1].tolist():
             ax.axhline(edge - 0.5, color="0.4", lw=0.6)
             ax.axvline(edge - 0.5, color="0.4", lw=0.6)
@@ -112,11 +119,13 @@ def plot_cosine_heatmap(Z,  # (m, n) features, rows are samples
     return fig
 
 # %% ../nbs/00b_viz.ipynb #v101
-def _class_labels(membership: Tensor) -> Tensor:
+def _class_labels(membership: Tensor, name: str = "membership") -> Tensor:
     "Integer labels for colouring: labels `(m,)` as they are, soft rows `(m, k)` by their argmax."
-    if not isinstance(membership, Tensor) or membership.ndim not in (1, 2):
-        raise ValueError("membership must be labels (m,) or soft rows (m, k)")
-    return (membership.argmax(1) if membership.ndim == 2 else membership).cpu()
+    if check_tensor(membership, name).ndim == 2:
+        return check_features(membership, name).argmax(1).cpu()
+    if membership.ndim != 1:
+        raise ValueError(f"{name} must be labels (m,) or soft rows (m, k), got shape {tuple(membership.shape)}")
+    return check_labels(membership, name).cpu()
 
 def _sphere_axes(n: int, ax=None, figsize=(4, 4)):
     "(figure, axes) for drawing in R² or R³ (3-D axes when n = 3)."
@@ -150,9 +159,11 @@ def plot_sphere_features(Z: Tensor,  # (m, n) features, n = 2 or 3
                          size: float = 6.0,  # marker size
                         ) -> Figure:
     "Scatter of features on the unit circle or sphere, one colour per class (ReduNet Figs. 15, 28, 29)."
-    Z = check_features(Z)
+    Z, size = check_features(Z), check_positive(size, "size")
+    labels = _class_labels(labels, "labels")
+    if labels.shape[0] != Z.shape[0]:
+        raise ValueError(f"labels must have {Z.shape[0]} rows like Z, got shape {tuple(labels.shape)}")
     fig, ax = _sphere_axes(Z.shape[1], ax)
-    labels = _class_labels(labels)
     P = Z.detach().cpu().double()
     _draw_sphere(ax, Z.shape[1])
     for c in labels.unique().tolist():
@@ -175,12 +186,16 @@ def plot_directions(Z: Tensor,  # (m, n) features, n = 2 or 3
     Z, D = check_features(Z), check_features(directions, "directions")
     if D.shape != Z.shape:
         raise ValueError(f"directions must have the shape of Z {tuple(Z.shape)}, got {tuple(D.shape)}")
-    if tangent:
+    if scale is not None:
+        scale = check_positive(scale, "scale")
+    if check_bool(tangent, "tangent"):
         U = normalize(Z)
         D = D - (D * U).sum(1, keepdim=True) * U
     n = Z.shape[1]
-    fig, ax = _sphere_axes(n, ax)
     labels = _class_labels(membership)
+    if labels.shape[0] != Z.shape[0]:
+        raise ValueError(f"membership must have {Z.shape[0]} rows like Z, got shape {tuple(labels.shape)}")
+    fig, ax = _sphere_axes(n, ax)
     if scale is None:
         scale = 0.35 / max(float(D.norm(dim=1).max()), 1e-30)
     Z, D = Z.detach().cpu().double(), scale * D.detach().cpu().double()
@@ -204,11 +219,14 @@ def plot_feature_paths(path: Tensor,  # (T + 1, m, n) iterates, n = 2 or 3
                        title: Optional[str] = None,
                       ) -> Figure:
     "The paths of the features over iterations (e.g. projected gradient ascent, eq. 13) on the circle or sphere: start ○, end ●."
-    if not isinstance(path, Tensor) or path.ndim != 3:
-        raise ValueError(f"path must be a tensor of shape (T + 1, m, n), got {getattr(path, 'shape', type(path))}")
+    if check_tensor(path, "path").ndim != 3:
+        raise ValueError(f"path must have shape (T + 1, m, n), got shape {tuple(path.shape)}")
+    check_features(path, "path", ndim=3)
     n = path.shape[2]
-    fig, ax = _sphere_axes(n, ax)
     labels = _class_labels(membership)
+    if labels.shape[0] != path.shape[1]:
+        raise ValueError(f"membership must have {path.shape[1]} rows (m of path (T + 1, m, n)), got shape {tuple(labels.shape)}")
+    fig, ax = _sphere_axes(n, ax)
     P = path.detach().cpu().double()
     _draw_sphere(ax, n)
     for c in labels.unique().tolist():
@@ -230,8 +248,11 @@ def plot_gaussian_run(run,  # a `gaussians.GaussianRun`, or any object with X_tr
                       layer: Optional[int] = None,  # the layer ℓ of the test features shown (default: the last)
                      ) -> Figure:
     "ReduNet Figs. 15/28 for one run: X, Z (train) and the test features at `layer`; their |cos| heatmaps; the rate curves."
+    missing = [a for a in ("X_train", "y_train", "Z_train", "y_test", "test_path", "test_history", "net") if not hasattr(run, a)]
+    if missing:
+        raise TypeError(f"run must be a gaussians.GaussianRun (or have its fields), got {type(run).__name__} without {missing}")
     L = run.test_path.shape[0] - 1
-    layer = L if layer is None else int(layer)
+    layer = L if layer is None else check_int(layer, "layer", low=0)
     if not 0 <= layer <= L:
         raise ValueError(f"layer must be in [0, {L}], got {layer}")
     n = run.X_train.shape[1]
@@ -258,6 +279,12 @@ def plot_invariance(result: dict,  # `invariance.run_invariance(..., keep=True)`
                     title: str = "",  # a prefix for the panel titles
                    ) -> Figure:
     "ReduNet Fig. 16's four panels for the last channel count: |cos| among shifted inputs and features, the cross-class histogram, ΔR_circ per layer."
+    if not isinstance(result, Mapping):
+        raise TypeError(f"result must be the dict of invariance.run_invariance(..., keep=True), got {type(result).__name__}")
+    if not isinstance(title, str):
+        raise TypeError(f"title must be a string, got {type(title).__name__}")
+    if not result.get("rows") or "tensors" not in result["rows"][-1] or "labels" not in result:
+        raise ValueError("result must come from invariance.run_invariance(..., keep=True): its last row carries the tensors")
     row, labels = result["rows"][-1], result["labels"]
     t = row["tensors"]
     ys = labels["train"].repeat_interleave(row["shifts"]).cpu()
@@ -285,7 +312,14 @@ def plot_neighbours(result: dict,  # `invariance.run_equivariance(..., keep=True
                     columns: int = 5,  # images per row
                    ) -> Figure:
     "ReduNet Fig. 30: a translated test image and its top training neighbours (by |cos| of the features); red frame: same translation."
+    if not isinstance(result, Mapping):
+        raise TypeError(f"result must be the dict of invariance.run_equivariance(..., keep=True), got {type(result).__name__}")
+    if "tensors" not in result or "shifts" not in result:
+        raise ValueError("result must come from invariance.run_equivariance(..., keep=True): it carries the tensors")
     t, S = result["tensors"], len(result["shifts"])
+    query, columns = check_int(query, "query", low=0), check_int(columns, "columns")
+    if query >= len(t["neighbours"]):
+        raise ValueError(f"query must be < {len(t['neighbours'])}, the number of shifted test images, got {query}")
     nb = t["neighbours"][query].cpu()
     rows = -(-(len(nb) + 1) // columns)
     fig, axes = plt.subplots(rows, columns, figsize=(1.45 * columns, 1.65 * rows), layout="constrained", squeeze=False)
@@ -319,8 +353,10 @@ def plot_kernels(kernels: Tensor,  # (C, C, T) or (C, C, H, W): ē or one c̄ʲ 
                  mask_self: bool = False,  # blank the lag-0 self terms k[c, c, 0], so that the colours show the rest
                 ) -> Figure:
     "A multi-channel convolution kernel (ReduNet Prop. 5), centred: 1D, one row per (c, c′); 2D, a grid of H×W images (row c, column c′)."
-    if not isinstance(kernels, Tensor) or kernels.ndim not in (3, 4) or kernels.shape[0] != kernels.shape[1]:
-        raise ValueError(f"kernels must have shape (C, C, T) or (C, C, H, W), got {getattr(kernels, 'shape', type(kernels))}")
+    if check_tensor(kernels, "kernels").ndim not in (3, 4) or kernels.shape[0] != kernels.shape[1]:
+        raise ValueError(f"kernels must have shape (C, C, T) or (C, C, H, W), got shape {tuple(kernels.shape)}")
+    check_features(kernels, "kernels", ndim=(3, 4))
+    max_channels, mask_self = check_int(max_channels, "max_channels"), check_bool(mask_self, "mask_self")
     K = kernels[:max_channels, :max_channels].detach().cpu().double().clone()
     if mask_self:
         idx = torch.arange(K.shape[0])

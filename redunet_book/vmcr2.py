@@ -13,8 +13,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .classify import accuracy, nearest_subspace
-from .core import by_scale, check_eps_sq, check_features, check_int, check_positive, make_generator, membership_matrix
+from .core import (by_scale, check_eps_sq, check_features, check_int, check_labels, check_positive, check_tensor, make_generator,
+                                membership_matrix)
 from .data import mnist_sets
+from .gram import Factor, factor_matrix, logdet, solve
 from .rate import _coefficients, _prepare, class_samples, rate_terms
 
 # %% auto #0
@@ -84,10 +86,21 @@ def _check_params(Gamma, A, d: int, k: int) -> None:
         raise ValueError(f"Gamma must have d={d} rows like the features, got shape {tuple(Gamma.shape)}")
     if A.shape != (Gamma.shape[1], k):
         raise ValueError(f"A must have shape (q, k) = ({Gamma.shape[1]}, {k}), got {tuple(A.shape)}")
+    if A.numel() and float(A.min()) < 0:
+        raise ValueError(f"A must be >= 0 (the spectra of [V-MCR² eq. 7] are non-negative), got an entry {float(A.min()):.3g}")
+
+def _check_scale(Z: Tensor) -> None:
+    "Check that the penalty ‖ZΠⱼZᵀ‖²_F of [V-MCR² eq. 9] cannot overflow Z's dtype: (m·d·max|zᵢₗ|²)² below its largest number."
+    m, d = Z.shape
+    top = float(Z.abs().amax()) if Z.numel() else 0.0
+    if (m * d * top * top) ** 2 > torch.finfo(Z.dtype).max:
+        raise ValueError(f"Z is too large for {Z.dtype}: the penalty ‖ZΠⱼZᵀ‖² of eq. (9) would overflow (largest |entry| {top:.3g}); "
+                         f"normalise Z (a featurizer's outputs are on the sphere) or use float64")
 
 def _vprepare(Z, membership, Gamma, A, eps_sq, mu, num_classes):
     "Validate the inputs of eq. (7); returns Z, Π, Γ, A (Z's dtype and device), ε², μ."
     Z, Pi, eps_sq = _prepare(Z, membership, eps_sq, num_classes)
+    _check_scale(Z)
     _check_params(Gamma, A, Z.shape[1], Pi.shape[1])
     return Z, Pi, Gamma.to(Z), A.to(Z), eps_sq, check_positive(mu, "mu")
 
@@ -199,26 +212,24 @@ def _penalty(parts: PenaltyParts, A: Tensor, QA: Optional[Tensor] = None) -> Ten
         per_class = per_class + (A * (_qa(parts, A) if QA is None else QA)).sum(0)
     return (parts.w * per_class).sum()
 
-def _rv_cholesky(Gamma: Tensor, A: Tensor, alpha: float) -> Tensor:
-    "The Cholesky factor `(d, d)` of I + α Σⱼ Γ Diag(Aⱼ) Γᵀ, shared by Rᵛ and its gradients."
-    S = (Gamma * A.sum(1)) @ Gamma.mT                             # (d, d) Γ Diag(Σⱼ Aⱼ) Γᵀ
-    return torch.linalg.cholesky(torch.eye(Gamma.shape[0], dtype=Gamma.dtype, device=Gamma.device) + alpha * S)
+def _rv_factor(Gamma: Tensor, A: Tensor, alpha: float) -> Factor:
+    "The kernel's factor of I + α Σⱼ Γ Diag(Aⱼ) Γᵀ ([V-MCR² eq. 7]), shared by Rᵛ and its gradients."
+    return factor_matrix((Gamma * A.sum(1)) @ Gamma.mT, alpha)   # Γ Diag(Σⱼ Aⱼ) Γᵀ, (d, d), linear in A
 
-def _rv(Gamma: Tensor, A: Tensor, alpha: float, chol: Optional[Tensor] = None) -> Tensor:
-    "Rᵛ(Γ, A) = ½ log det(I + α Σⱼ Γ Diag(Aⱼ) Γᵀ) of eq. (7), from its Cholesky factor L (given, or computed): Σ log Lᵢᵢ."
-    chol = _rv_cholesky(Gamma, A, alpha) if chol is None else chol
-    return chol.diagonal().log().sum()
+def _rv(Gamma: Tensor, A: Tensor, alpha: float, fac: Optional[Factor] = None) -> Tensor:
+    "Rᵛ(Γ, A) = ½ log det(I + α Σⱼ Γ Diag(Aⱼ) Γᵀ) of [V-MCR² eq. 7], from its factor (given, or computed)."
+    return 0.5 * logdet(_rv_factor(Gamma, A, alpha) if fac is None else fac)
 
 def _rcv(A: Tensor, alphas: Tensor, gammas: Tensor) -> Tensor:
     "Rᶜᵥ(A) = Σⱼ γⱼ/2 Σₗ log(1 + αⱼ Aₗⱼ) of eq. (7)."
     return (gammas / 2 * torch.log1p(alphas * A).sum(0)).sum()
 
-def _terms(Z, Pi, Gamma, A, eps_sq, mu, parts=None, QA=None, chol=None) -> VariationalTerms:
-    "All parts of eq. (7) for validated inputs (reusing Q·A and the Cholesky factor of Rᵛ when given)."
+def _terms(Z, Pi, Gamma, A, eps_sq, mu, parts=None, QA=None, fac=None) -> VariationalTerms:
+    "All parts of eq. (7) for validated inputs (reusing Q·A and the factor of Rᵛ when given)."
     m, d = Z.shape
     coef = _coefficients(Pi, d, eps_sq)
     parts = _penalty_parts(Z, Pi, Gamma, sup=_detached_support(A, Z, Gamma)) if parts is None else parts
-    Rv, Rcv, M = _rv(Gamma, A, coef.alpha, chol), _rcv(A, coef.alphas, coef.gammas), _penalty(parts, A, QA)
+    Rv, Rcv, M = _rv(Gamma, A, coef.alpha, fac), _rcv(A, coef.alphas, coef.gammas), _penalty(parts, A, QA)
     return VariationalTerms(Rv, Rcv, M, Rv - Rcv - mu / (2 * m) * M)
 
 def vmcr2_terms(Z: Tensor,  # (m, d) features, rows are samples
@@ -301,14 +312,14 @@ def _support_products(parts: PenaltyParts, Gamma: Tensor, A: Tensor) -> tuple[Te
     h = scatter(((parts.GtG * aw[:, None, :]) @ _support_atoms(Gamma, sup)) * a[:, :, None])   # ΓDⱼΓᵀΓDⱼ/γⱼ, transposed
     return g, h
 
-def _gradients(Z, Pi, Gamma, A, eps_sq, mu, parts=None, QA=None, chol=None) -> VariationalParams:
+def _gradients(Z, Pi, Gamma, A, eps_sq, mu, parts=None, QA=None, fac=None) -> VariationalParams:
     "∇_Γ and ∇_A of the objective (7) in closed form (eqs. 10–11 for the penalty) for validated inputs."
     m, d = Z.shape
     coef = _coefficients(Pi, d, eps_sq)
     parts = _penalty_parts(Z, Pi, Gamma, sup=_detached_support(A, Z, Gamma)) if parts is None else parts
     a = A.sum(1)                                                              # (q,)
-    chol = _rv_cholesky(Gamma, A, coef.alpha) if chol is None else chol
-    WG = torch.cholesky_inverse(chol) @ Gamma                                 # (d, q) WΓ, W = (I + αΓDiag(a)Γᵀ)⁻¹
+    fac = _rv_factor(Gamma, A, coef.alpha) if fac is None else fac
+    WG = solve(fac, Gamma)                                                    # (d, q) WΓ, W = (I + αΓDiag(a)Γᵀ)⁻¹
     g_rv_G = coef.alpha * WG * a                                              # α W Γ Diag(a)
     g_rv_A = (coef.alpha / 2 * (Gamma * WG).sum(0))[:, None].expand_as(A)    # α/2 Γₗᵀ W Γₗ
     g_rcv_A = coef.gammas * coef.alphas / (2 * (1 + coef.alphas * A))         # γⱼαⱼ / (2(1 + αⱼAₗⱼ))
@@ -372,10 +383,10 @@ def _prox_step(Z, Pi, params: VariationalParams, eps_sq, mu, nu_gamma, nu_A):
     "Lines 5–10 of Algorithm 1 for validated, detached inputs: new params, the terms before the step, (L_Γ, L_A)."
     Gamma, A = params
     parts = _penalty_parts(Z, Pi, Gamma, sup=_support(A))
-    QA, chol = _qa(parts, A), _rv_cholesky(Gamma, A, _coefficients(Pi, Z.shape[1], eps_sq).alpha)
-    terms = _terms(Z, Pi, Gamma, A, eps_sq, mu, parts, QA, chol)
+    QA, fac = _qa(parts, A), _rv_factor(Gamma, A, _coefficients(Pi, Z.shape[1], eps_sq).alpha)
+    terms = _terms(Z, Pi, Gamma, A, eps_sq, mu, parts, QA, fac)
     L = _lipschitz(parts, A, mu, Z.shape[0])
-    grad = _gradients(Z, Pi, Gamma, A, eps_sq, mu, parts, QA, chol)
+    grad = _gradients(Z, Pi, Gamma, A, eps_sq, mu, parts, QA, fac)
     Gamma = Gamma + nu_gamma / max(L.Gamma, 1e-12) * grad.Gamma
     A = torch.relu(A + nu_A / max(L.A, 1e-12) * grad.A) * (parts.w > 0)          # A ≥ 0; Aⱼ = 0 for an empty class
     norms = Gamma.norm(dim=0)
@@ -471,7 +482,8 @@ VariationalMCR2.step = _step
 class Normalize(nn.Module):
     "Project every sample onto the unit sphere (the last step of Architectures 1–2)."
     def forward(self, x: Tensor) -> Tensor:
-        return F.normalize(x.flatten(1), dim=1)
+        "x `(m, ...)` → `(m, d)` rows on the unit sphere."
+        return F.normalize(check_tensor(x, "x").flatten(1), dim=1)
 
 def mnist_featurizer(d: int = 128,  # feature dimension
                      in_size: int = 32,  # input height = width (the paper's crops are 32 x 32)
@@ -513,8 +525,8 @@ def train_featurizer(featurizer: nn.Module,  # f_θ: inputs → (m, d) unit feat
         raise ValueError(f"optimizer must be 'adam' or 'sgd', got {optimizer!r}")
     k, steps = check_int(num_classes, "num_classes"), check_int(steps, "steps")
     lr, eps_sq = check_positive(lr, "lr"), check_eps_sq(eps_sq)
-    if not isinstance(labels, Tensor) or labels.ndim != 1 or labels.shape[0] != X.shape[0]:
-        raise ValueError(f"labels must be a tensor (N,) with N = {X.shape[0]} like X")
+    check_tensor(X, "X")
+    labels = check_labels(labels, "labels", num_classes=k, m=X.shape[0])
     N = X.shape[0]
     bs = N if batch_size is None else min(check_int(batch_size, "batch_size"), N)
     head = None
@@ -556,9 +568,17 @@ def train_featurizer(featurizer: nn.Module,  # f_θ: inputs → (m, d) unit feat
     return Training(history, head, trainer, time.perf_counter() - t_start)
 
 # %% ../nbs/08_vmcr2.ipynb #c048
+def _check_featurizer(featurizer) -> None:
+    "A featurizer is a torch module (`nn.Module`) mapping inputs to `(m, d)` features."
+    if not isinstance(featurizer, nn.Module):
+        raise TypeError(f"featurizer must be a torch.nn.Module, got {type(featurizer).__name__}")
+
 @torch.no_grad()
 def features_of(featurizer: nn.Module, X: Tensor, chunk: int = 1000) -> Tensor:
-    "The featurizer's outputs `(N, d)` in eval mode, computed in chunks."
+    "The featurizer's outputs `(N, d)` in eval mode, computed in chunks of `chunk` samples."
+    _check_featurizer(featurizer)
+    check_tensor(X, "X")
+    chunk = check_int(chunk, "chunk")
     was = featurizer.training
     featurizer.eval()
     Z = torch.cat([featurizer(X[i:i + chunk]) for i in range(0, X.shape[0], chunk)])
@@ -573,6 +593,7 @@ def evaluate_featurizer(featurizer: nn.Module,  # trained f_θ
                         head: Optional[nn.Module] = None,  # CE head: also report its accuracy
                        ) -> dict:
     "True R, Rc, ΔR of the training features and nearest-subspace test accuracy with ⌊d/k⌋ uncentred components (eq. 8)."
+    _check_featurizer(featurizer)
     Ztr, Zte = features_of(featurizer, X_train), features_of(featurizer, X_test)
     k = check_int(num_classes, "num_classes")
     r = max(1, Ztr.shape[1] // k)
@@ -610,8 +631,14 @@ class MNISTComparison(NamedTuple):
         return by_scale(book=cls(20, 50, 128, 20, 8, None, "adam", 1e-3, 1e-3, 4, in_size=16),
                         paper=cls(500, 380, 128, 20, 1000, 1000, "sgd", 1e-3, 1e-2, 250, split="auto"), scale=scale)
 
+def _check_comparison(cfg) -> None:
+    "The settings of the comparison are an `MNISTComparison` (e.g. `MNISTComparison.preset()`)."
+    if not isinstance(cfg, MNISTComparison):
+        raise TypeError(f"cfg must be an MNISTComparison (see MNISTComparison.preset), got {type(cfg).__name__}")
+
 def mnist_tensors(cfg: MNISTComparison, root=None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     "Balanced, seeded train/test sets (`data.mnist_sets` with `cfg.split`): images (N, 1, s, s) in [0, 1] (s = cfg.in_size), labels."
+    _check_comparison(cfg)
     sets = mnist_sets(cfg.n_train_per_class, cfg.n_test_per_class, cfg.seed, cfg.split, root)
     def prep(images):
         x = images.float().div(255)[:, None]                                    # (N, 1, 28, 28)
@@ -625,6 +652,7 @@ def compare_on_mnist(cfg: MNISTComparison,  # the settings (see `MNISTComparison
                      root=None,  # MNIST folder for `load_mnist`
                     ) -> dict:
     "Train Architecture 1 with CE, MCR² and V-MCR² (same init, batches and steps); histories, evaluations, features."
+    _check_comparison(cfg)
     Xtr, ytr, Xte, yte = (t.to(device) for t in mnist_tensors(cfg, root))
     out = {}
     for method in METHODS:

@@ -112,7 +112,7 @@ def test_accuracy():
     with pytest.raises(ValueError, match="same non-empty shape"):
         accuracy(torch.tensor([0, 1]), torch.tensor([0]))
     with pytest.raises(ValueError, match="pred"):
-        accuracy(torch.zeros(2, 2), torch.zeros(2))
+        accuracy(torch.zeros(2, 2, dtype=torch.long), torch.zeros(2, dtype=torch.long))
 
 
 def test_bad_input():

@@ -293,3 +293,19 @@ def test_merge_segments_without_features():
     seg = merge_segments(X, 0.5)
     assert seg.labels.tolist() == [0] * 5 and float(seg.history.length[-1]) == 0.0
     assert torch.equal(seg.labels, literal_merge_segments(X, 0.5).labels)
+
+
+def test_large_float32_data_codes_in_float64_and_stays_finite():
+    "Entries of 1e20 overflow αXᵀX in float32 (~1e41); the lengths are ordinary numbers, computed in float64."
+    X = (subspace_samples([1, 1], n=5, samples_per_class=6, orthogonal=False, generator=make_generator(0))[0] * 1e20).float()
+    seg32, seg64 = merge_segments(X, 0.1), merge_segments(X.double(), 0.1)        # the same data, float32 and float64
+    assert seg32.history.length.dtype == torch.float32 and bool(torch.isfinite(seg32.history.length).all())
+    assert torch.equal(seg32.labels, seg64.labels)
+    torch.testing.assert_close(seg32.history.length, seg64.history.length.float())
+    y = torch.arange(12) % 2
+    L32 = segment_coding_lengths(X, y, 0.1, affine=True)
+    assert L32.dtype == torch.float32 and bool(torch.isfinite(L32).all())
+    torch.testing.assert_close(L32, segment_coding_lengths(X.double(), y, 0.1, affine=True).float())
+    torch.testing.assert_close(segmentation_length(X, y, 0.1), segmentation_length(X.double(), y, 0.1).float())
+    with pytest.raises(ValueError, match="X is too large"):
+        merge_segments(X.double() * 1e140, 0.1)

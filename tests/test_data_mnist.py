@@ -163,7 +163,7 @@ def test_balanced_split():
         balanced_split(labels, 3, 3)
     with pytest.raises(ValueError, match="class 10 has 0 samples"):
         balanced_split(labels, 1, 1, num_classes=11)
-    with pytest.raises(TypeError, match="n_train_per_class"):
+    with pytest.raises(TypeError, match="train_per_class"):
         balanced_split(labels, 1.5)
     with pytest.raises(TypeError, match="labels"):
         balanced_split(labels.float(), 1)
@@ -240,7 +240,7 @@ def test_cyclic_translations(gen):
     assert cyclic_translations(x[:, None], 14).shape == (3, 4, 1, 28, 28)
     with pytest.raises(ValueError, match="stride"):
         cyclic_translations(x, 0)
-    with pytest.raises(ValueError, match="images must be"):
+    with pytest.raises(ValueError, match="images must have shape"):
         cyclic_translations(x[0, 0], 7)
 
 

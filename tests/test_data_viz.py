@@ -42,11 +42,11 @@ def test_subspace_samples_is_reproducible_and_noisy():
 
 
 @pytest.mark.parametrize("kwargs, exc, msg", [
-    (dict(dims=[3, 3], n=5, samples_per_class=4), ValueError, "sum\\(dims\\)=6 <= n=5"),
-    (dict(dims=[], n=5, samples_per_class=4), ValueError, "at least one"),
-    (dict(dims=[1, 2], n=5, samples_per_class=[4]), ValueError, "samples_per_class has 1 entries"),
-    (dict(dims=[1, 0], n=5, samples_per_class=4), ValueError, "dims entries must be >= 1"),
-    (dict(dims=[1, 2], n=5, samples_per_class=4, noise=-1.0), ValueError, "noise must be >= 0"),
+    (dict(subspace_dims=[3, 3], n=5, samples_per_class=4), ValueError, "sum\\(subspace_dims\\)=6 <= n=5"),
+    (dict(subspace_dims=[], n=5, samples_per_class=4), ValueError, "at least one"),
+    (dict(subspace_dims=[1, 2], n=5, samples_per_class=[4]), ValueError, "samples_per_class has 1 entries"),
+    (dict(subspace_dims=[1, 0], n=5, samples_per_class=4), ValueError, "subspace_dims entries must be >= 1"),
+    (dict(subspace_dims=[1, 2], n=5, samples_per_class=4, noise=-1.0), ValueError, "noise must be a finite number >= 0"),
 ])
 def test_subspace_samples_rejects(kwargs, exc, msg):
     with pytest.raises(exc, match=msg):

@@ -35,7 +35,7 @@ def test_bad_input():
     mu = mixture_centers("s1_two")
     with pytest.raises(ValueError, match="mixture"):
         mixture_centers("nope")
-    with pytest.raises(ValueError, match="num_per_class"):
+    with pytest.raises(ValueError, match="samples_per_class"):
         sphere_gaussian_mixture(mu, 0, 0.1)
     with pytest.raises(ValueError, match="sigma"):
         sphere_gaussian_mixture(mu, 5, 0.0)
@@ -64,7 +64,7 @@ def test_direction_cosines():
 
 
 def test_run_small_and_deterministic():
-    cfg = GaussianConfig("s1_two", num_per_class=40, num_layers=60)
+    cfg = GaussianConfig("s1_two", samples_per_class=40, num_layers=60)
     a, b = run_gaussian_mixture(cfg), run_gaussian_mixture(cfg)
     assert torch.equal(a.Z_test, b.Z_test) and torch.equal(a.net.history, b.net.history)
     assert a.test_path.shape == (61, 80, 2) and a.test_history.shape == (61, 3)
@@ -78,7 +78,7 @@ def test_run_small_and_deterministic():
 
 
 def test_plots_and_layer_range():
-    run = run_gaussian_mixture(GaussianConfig("s2_three", num_per_class=10, num_layers=3))
+    run = run_gaussian_mixture(GaussianConfig("s2_three", samples_per_class=10, num_layers=3))
     fig = plot_gaussian_run(run, 1)
     assert len(fig.axes) >= 7
     with pytest.raises(ValueError, match="layer"):
@@ -88,6 +88,6 @@ def test_plots_and_layer_range():
 
 
 def test_device(device):
-    run = run_gaussian_mixture(GaussianConfig("s1_two", num_per_class=10, num_layers=5), device=device)
+    run = run_gaussian_mixture(GaussianConfig("s1_two", samples_per_class=10, num_layers=5), device=device)
     assert run.Z_test.device.type == torch.device(device).type
     assert math.isfinite(gaussian_summary(run)["delta_r_test"][1])

@@ -11,12 +11,11 @@ import torch
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from redunet_book.core import membership_matrix, normalize, tolerance  # noqa: E402
+from redunet_book.core import normalize, tolerance  # noqa: E402
 from redunet_book.data import subspace_samples  # noqa: E402
 from redunet_book.operators import (Ascent, Operators, compression_operators, expansion_operator,  # noqa: E402
                                     gradient_ascent, gradient_ascent_step, gradient_operators, gradient_terms,
-                                    inverse_scaled_gram, literal_compression_operators, literal_expansion_operator,
-                                    literal_rate_reduction_gradient, rate_coefficients, rate_reduction_gradient)
+                                    inverse_scaled_gram, rate_coefficients, rate_reduction_gradient)
 from redunet_book.rate import rate_reduction  # noqa: E402
 from redunet_book.viz import plot_directions, plot_feature_paths  # noqa: E402
 
@@ -66,7 +65,7 @@ def test_inverse_scaled_gram_sides_match_dense(s, n, gen):
     X = torch.randn(3, s, n, generator=gen, **F64)
     a = torch.tensor([0.1, 1.0, 7.0], **F64)
     dense = a[:, None, None] * torch.linalg.inv(torch.eye(n, **F64) + a[:, None, None] * X.mT @ X)
-    for side in ("auto", "gram", "cov", "eig"):
+    for side in ("auto", "gram", "cov"):
         out = inverse_scaled_gram(X, a, side)
         assert out.shape == (3, n, n)
         torch.testing.assert_close(out, dense, rtol=1e-10, atol=1e-12)
@@ -76,19 +75,26 @@ def test_inverse_scaled_gram_sides_match_dense(s, n, gen):
 def test_inverse_scaled_gram_scalar_alpha_and_zero_alpha(gen):
     X = torch.randn(4, 6, generator=gen, **F64)
     torch.testing.assert_close(inverse_scaled_gram(X, 0.5), 0.5 * torch.linalg.inv(torch.eye(6, **F64) + 0.5 * X.T @ X))
-    for side in ("gram", "cov", "eig"):                    # α = 0 (an empty class): the zero operator
+    for side in ("gram", "cov"):                           # α = 0 (an empty class): the zero operator
         assert (inverse_scaled_gram(X, 0.0, side) == 0).all()
     with pytest.raises(ValueError, match="side must be"):
         inverse_scaled_gram(X, 1.0, side="left")
 
 
-def test_inverse_scaled_gram_falls_back_to_eigenvalues():
-    # float32, huge α, rank-deficient X: the Cholesky of I + αXᵀX may fail; the result must stay finite and PSD
+def test_inverse_scaled_gram_survives_a_failing_float32_factor():
+    # float32, huge α, rank-deficient X: the float32 Cholesky of I + αXᵀX fails, the kernel retries in float64. The
+    # operator has eigenvalues α = 1e12 and ≈ 1/120, so in float32 it is exact only up to rounding relative to α:
+    # finite, PSD up to float32's eps times its largest eigenvalue, and close to the exact operator up to the
+    # conditioning of I + αXᵀX (≈ 1.2e14: about 1e-14·1e14 relative error even in float64).
     X = torch.ones(3, 40, dtype=torch.float32)
+    u = torch.full((40, 1), 40 ** -0.5, **F64)                 # XᵀX = 120·uuᵀ: the exact operator in closed form
+    ref = 1e12 * (torch.eye(40, **F64) - u @ u.T) + 1e12 / (1 + 120e12) * u @ u.T
     for side in ("cov", "gram"):
         out = inverse_scaled_gram(X, 1e12, side=side)
         assert torch.isfinite(out).all()
-        assert torch.linalg.eigvalsh(out.double()).min() > -1e-3
+        eig = torch.linalg.eigvalsh(out.double())
+        assert eig.min() > -torch.finfo(torch.float32).eps * eig.max()
+        torch.testing.assert_close(out.double() / 1e12, ref / 1e12, rtol=0, atol=2e-3)
 
 
 def test_low_rank_float32_gradient_is_finite():
@@ -100,20 +106,6 @@ def test_low_rank_float32_gradient_is_finite():
 
 
 # ---------------------------------------------------------------- E and Cʲ against the literal formulas
-
-@pytest.mark.parametrize("m, n, k", SHAPES)
-@pytest.mark.parametrize("eps_sq", [0.01, 0.5, 3.0])
-def test_operators_match_literal_float64(m, n, k, eps_sq, gen):
-    Z = features(m, n, gen)
-    torch.testing.assert_close(expansion_operator(Z, eps_sq), literal_expansion_operator(Z, eps_sq), rtol=1e-10, atol=1e-12)
-    for membership, kk in memberships(m, k, gen):
-        dense = membership_matrix(membership, m, kk, **F64)
-        C = compression_operators(Z, membership, eps_sq, num_classes=kk)
-        L = literal_compression_operators(Z, dense, eps_sq)
-        assert C.shape == (kk, n, n)
-        scale = L.abs().amax((1, 2), keepdim=True).clamp_min(1)     # α_j can be large: compare per operator
-        torch.testing.assert_close(C / scale, L / scale, rtol=1e-10, atol=1e-11)
-
 
 def test_gradient_operators_bundle(gen):
     Z = features(30, 5, gen)
@@ -148,17 +140,6 @@ def test_empty_class_gives_zero_operator_and_no_nan(gen):
 
 
 # ---------------------------------------------------------------- the gradient (16)
-
-@pytest.mark.parametrize("m, n, k", SHAPES)
-@pytest.mark.parametrize("eps_sq", [0.05, 0.5, 3.0])
-def test_gradient_matches_autograd_and_literal(m, n, k, eps_sq, gen):
-    Z = features(m, n, gen)
-    for membership, kk in memberships(m, k, gen):
-        G = rate_reduction_gradient(Z, membership, eps_sq, num_classes=kk)
-        assert G.shape == (m, n)
-        assert_rel_close(G, autograd_gradient(Z, membership, eps_sq, kk), 1e-10)
-        assert_rel_close(G, literal_rate_reduction_gradient(Z, membership_matrix(membership, m, kk, **F64), eps_sq), 1e-10)
-
 
 def test_gradient_off_the_sphere(gen):
     Z = 3 * torch.randn(15, 7, generator=gen, **F64)          # not normalised: the formula does not need it
@@ -312,7 +293,7 @@ def test_plot_helpers_reject_bad_input(gen):
         plot_directions(Z, y, Z)
     with pytest.raises(ValueError, match="shape of Z"):
         plot_directions(Z[:, :2], y, Z[:, :3])
-    with pytest.raises(ValueError, match="path must be"):
+    with pytest.raises(ValueError, match="path must have shape"):
         plot_feature_paths(Z, y)
     fig, ax = plt.subplots()
     with pytest.raises(ValueError, match="3-D axes"):
@@ -345,7 +326,7 @@ def test_bad_input_names_the_argument(gen):
         gradient_ascent(Z, y, 0.5, eta="big", steps=1)
     with pytest.raises(ValueError, match="steps"):
         gradient_ascent(Z, y, 0.5, eta=1.0, steps=-1)
-    with pytest.raises(ValueError, match="steps"):
+    with pytest.raises(TypeError, match="steps"):
         gradient_ascent(Z, y, 0.5, eta=1.0, steps=2.5)
     with pytest.raises(ValueError, match="zero sample"):
         gradient_ascent(torch.zeros(6, 4, **F64), y, 0.5, eta=1.0, steps=1)

@@ -7,7 +7,7 @@ import torch
 
 from redunet_book.core import normalize
 from redunet_book.rate import (class_coding_rate, class_samples, coding_length, coding_rate, literal_class_coding_rate,
-                               literal_coding_rate, logdet_scaled_gram, logdet_spd, rate_reduction, rate_terms)
+                               literal_coding_rate, logdet_scaled_gram, rate_reduction, rate_terms)
 
 SHAPES = [(40, 6, 3), (12, 30, 4), (25, 25, 5), (7, 3, 7), (200, 16, 10)]
 
@@ -28,23 +28,6 @@ def soft(m, k, gen, sharpness=2.0):
 
 
 # ---------------------------------------------------------------- against the literal formulas
-
-@pytest.mark.parametrize("m, n, k", SHAPES)
-@pytest.mark.parametrize("eps_sq", [0.01, 0.5, 3.0])
-def test_rates_match_literal_float64(m, n, k, eps_sq, gen):
-    Z = features(m, n, gen)
-    y = labels(m, k, gen)
-    P = soft(m, k, gen)
-    Y = torch.nn.functional.one_hot(y, k).double()
-    torch.testing.assert_close(coding_rate(Z, eps_sq), literal_coding_rate(Z, eps_sq), rtol=1e-10, atol=1e-12)
-    for membership, dense in [(y, Y), (P, P), (Y, Y)]:
-        t = rate_terms(Z, membership, eps_sq, num_classes=k)
-        Rc = literal_class_coding_rate(Z, dense, eps_sq)
-        torch.testing.assert_close(t.Rc, Rc, rtol=1e-10, atol=1e-12)
-        torch.testing.assert_close(t.delta, literal_coding_rate(Z, eps_sq) - Rc, rtol=1e-9, atol=1e-11)
-        torch.testing.assert_close(class_coding_rate(Z, membership, eps_sq, num_classes=k), t.Rc)
-        torch.testing.assert_close(rate_reduction(Z, membership, eps_sq, num_classes=k), t.delta)
-
 
 def test_literal_formulas_on_hand_computed_case():
     # two classes of m/2 copies of orthogonal unit vectors u, v in R^n (exercise 2 of the chapter)
@@ -82,20 +65,6 @@ def test_sylvester_sides_agree(s, n, gen):
         torch.testing.assert_close(value, dense, rtol=1e-11, atol=1e-12)
     with pytest.raises(ValueError, match="side must be"):
         logdet_scaled_gram(X, alpha, side="left")
-
-
-def test_logdet_spd_fallback_matches_cholesky(gen):
-    A = torch.randn(4, 6, 6, generator=gen, dtype=torch.float64)
-    M = torch.eye(6, dtype=torch.float64) + A @ A.mT
-    torch.testing.assert_close(logdet_spd(M), torch.linalg.slogdet(M)[1])
-    # force the fallback with a matrix that is not positive definite in one batch entry:
-    bad = M.clone()
-    bad[0] = torch.eye(6, dtype=torch.float64)
-    bad[0, 0, 0] = -1e-3                               # rounding-broken I + PSD: eigenvalue below 1
-    out = logdet_spd(bad)
-    assert torch.isfinite(out).all()
-    torch.testing.assert_close(out[1:], torch.linalg.slogdet(M[1:])[1])
-    assert out[0].item() == 0.0                        # eigenvalues clamped at their exact lower bound 1
 
 
 def test_class_samples_padding(gen):
@@ -242,8 +211,8 @@ Y0 = torch.tensor([0, 0, 1, 1, 2, 2])
     (lambda: rate_reduction(Z0, Y0, "0.5"), TypeError, "eps_sq must be a real number"),
     (lambda: coding_length(Z0, math.inf), ValueError, "eps_sq"),
     (lambda: rate_reduction(Z0, Y0[:5], 0.5), ValueError, "membership has 5 rows but the features have 6"),
-    (lambda: rate_reduction(Z0, Y0, 0.5, num_classes=2), ValueError, r"membership labels must lie in \[0, num_classes=2\)"),
-    (lambda: rate_reduction(Z0, Y0 - 1, 0.5), ValueError, "membership labels must be >= 0"),
+    (lambda: rate_reduction(Z0, Y0, 0.5, num_classes=2), ValueError, r"membership must lie in \[0, num_classes=2\)"),
+    (lambda: rate_reduction(Z0, Y0 - 1, 0.5), ValueError, "membership must be >= 0"),
     (lambda: rate_reduction(Z0, Y0.float(), 0.5), TypeError, "integer dtype"),
     (lambda: rate_reduction(Z0, Y0.tolist(), 0.5), TypeError, "membership must be a torch.Tensor"),
     (lambda: class_coding_rate(Z0, torch.full((6, 2), 0.6), 0.5), ValueError, "simplex"),

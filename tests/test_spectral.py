@@ -8,7 +8,7 @@ import torch
 from redunet_book.circulant import circulant_family
 from redunet_book.core import membership_matrix, normalize, tolerance
 from redunet_book.rate import rate_terms
-from redunet_book.spectral import (SpectralReduLayer, SpectralReduNet, apply_scaled_inverse, frequency_shape,
+from redunet_book.spectral import (SpectralReduLayer, SpectralReduNet, apply_operator, frequency_shape,
                                    from_spectral, rate_reduction_circ, rate_terms_circ, scaled_inverse,
                                    spectral_operators, spectral_weights, to_spectral)
 from redunet_book.vector import ReduLayer, ReduNet
@@ -64,7 +64,7 @@ def test_scaled_inverse_against_dense_inverse(gen, s, C, form):
     dense = a[..., None, None] * torch.linalg.inv(M)
     op, ld = scaled_inverse(X, a, form)
     rows = torch.randn(3, 2, 4, C, generator=gen, dtype=torch.complex128)
-    torch.testing.assert_close(apply_scaled_inverse(op, a, rows), rows @ dense.mT)
+    torch.testing.assert_close(apply_operator(op, a, rows), rows @ dense.mT)
     torch.testing.assert_close(ld, torch.linalg.slogdet(M)[1])
     expect_lowrank = form == "auto" and s < C
     assert op.shape[-2] == (s if expect_lowrank else C)
@@ -114,7 +114,7 @@ def test_rate_reduction_circ_is_shift_invariant(gen):
     (lambda Z, y: rate_reduction_circ(Z, y[:-1], 0.5), "membership"),
     (lambda Z, y: rate_reduction_circ(Z.int(), y, 0.5), "dtype"),
     (lambda Z, y: rate_reduction_circ(Z * float("nan"), y, 0.5), "NaN"),
-    (lambda Z, y: rate_reduction_circ(Z, y - 1, 0.5), "labels"),
+    (lambda Z, y: rate_reduction_circ(Z, y - 1, 0.5), "membership must be >= 0"),
 ])
 def test_rate_reduction_circ_bad_input(gen, bad, match):
     Z, y = signals(gen, 4, 2, (5,)), torch.tensor([0, 1, 0, 1])
@@ -250,11 +250,25 @@ def test_network_dtypes_and_devices(gen, dtype, device):
     torch.testing.assert_close(net.history.cpu().double(), ref.history, **tolerance(dtype))
 
 
+@pytest.mark.parametrize("other", [dict(eta=0.3), dict(lam=2.0), dict(half=False), dict(form="dense"),
+                                   dict(train_update="estimated")], ids=lambda d: next(iter(d)))
+def test_spectral_state_keeps_the_settings(gen, other):
+    Z, y = motif_data(gen, m=6, C=3, shape=(5,))
+    base = dict(num_layers=2, eta=0.5, eps_sq=0.5, lam=5.0)
+    net = SpectralReduNet(**base).fit(Z, y)
+    state = net.state_dict()
+    with pytest.raises(ValueError, match=f"{next(iter(other))}: saved"):
+        SpectralReduNet(**{**base, **other}).load_state_dict(state)
+    assert torch.equal(SpectralReduNet.from_state_dict(state)(Z), net(Z))
+    with pytest.raises(TypeError, match="Z has dtype"):
+        net(Z.float() if Z.dtype == torch.float64 else Z.double())
+
+
 def test_network_bad_input(gen):
     Z, y = motif_data(gen, m=6, C=3, shape=(5,))
     with pytest.raises(ValueError, match="form"):
         SpectralReduNet(2, 0.5, 0.5, 5.0, form="sparse")
-    with pytest.raises(ValueError, match="half"):
+    with pytest.raises(TypeError, match="half"):
         SpectralReduNet(2, 0.5, 0.5, 5.0, half="yes")
     with pytest.raises(ValueError, match="eps_sq"):
         SpectralReduNet(2, 0.5, -1.0, 5.0)

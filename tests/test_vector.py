@@ -171,6 +171,48 @@ def test_state_dict_round_trip(nonlinearity):
     assert sum(p.numel() for p in net.parameters()) == 0       # built, not trained: buffers only
 
 
+SETTINGS = [dict(eta=0.3), dict(lam=3.0), dict(nonlinearity="relu"), dict(accelerated=True), dict(beta=0.5),
+            dict(train_update="estimated"), dict(eps_sq=0.4), dict(num_layers=5), dict(min_gain=1e-3)]
+
+
+@pytest.mark.parametrize("other", SETTINGS, ids=lambda d: next(iter(d)))
+def test_state_keeps_the_settings_and_refuses_a_mismatch(other):
+    "Issue 14: a state loaded into a net built with other settings used to be accepted, with different outputs."
+    X, y = _data(seed=8)
+    base = dict(num_layers=4, eta=0.5, eps_sq=0.5, lam=10.0)
+    net = ReduNet(**base).fit(X, y)
+    buf = io.BytesIO()
+    torch.save(net.state_dict(), buf)
+    buf.seek(0)
+    state = torch.load(buf)                                    # the default weights_only loader accepts the settings
+    with pytest.raises(ValueError, match=f"{next(iter(other))}: saved"):
+        ReduNet(**{**base, **other}).load_state_dict(state)
+    again = ReduNet.from_state_dict(state)
+    assert again.config() == net.config()
+    Xt, _ = _data(seed=9)
+    assert torch.equal(again(Xt), net(Xt))
+
+
+def test_forward_refuses_another_dtype():
+    X, y = _data(seed=8)
+    net = ReduNet(2, 0.5, 0.5, 10.0).fit(X.double(), y)
+    with pytest.raises(TypeError, match="Z has dtype torch.float32"):
+        net(X.float())
+    assert net.to(torch.float32)(X.float()).dtype == torch.float32      # converting the net is the way
+
+
+def test_soft_membership_does_not_overflow():
+    "λ‖Cʲz‖ beyond float32: the memberships stay on the simplex (they were NaN)."
+    from redunet_book.vector import soft_membership
+    r = torch.full((2, 3, 4), 1e30)
+    r[:, 1] = 1e29
+    pi = soft_membership(r, 1e10)
+    assert torch.isfinite(pi).all()
+    torch.testing.assert_close(pi, torch.tensor([[0.0, 1.0, 0.0]] * 2))
+    r = torch.randn(5, 3, 4, dtype=torch.float64)
+    torch.testing.assert_close(soft_membership(r, 2.0), torch.softmax(-2.0 * r.norm(dim=-1), -1))
+
+
 def test_device(device):
     X, y = _data(seed=10)
     net = ReduNet(2, 0.5, 0.5, 10.0).fit(X.to(device), y.to(device))
@@ -278,7 +320,7 @@ def test_accelerated_bad_arguments():
         ReduNet(3, 0.5, 0.5, 1.0, accelerated=True, beta=1.0)
     with pytest.raises(ValueError, match="beta"):
         ReduNet(3, 0.5, 0.5, 1.0, accelerated=True, beta=-0.1)
-    with pytest.raises(ValueError, match="accelerated"):
+    with pytest.raises(TypeError, match="accelerated"):
         ReduNet(3, 0.5, 0.5, 1.0, accelerated=1)
 
 

@@ -9,7 +9,7 @@ from redunet_book.core import membership_matrix, normalize
 from redunet_book.data import subspace_samples
 from redunet_book.rate import rate_reduction
 from redunet_book.vmcr2 import (METHODS, MNISTComparison, Normalize, VariationalMCR2, VariationalParams,
-                                latch, lipschitz_bounds, literal_vmcr2_terms, mnist_featurizer,
+                                latch, lipschitz_bounds, mnist_featurizer,
                                 proximal_step, psd_factor, random_factor, train_featurizer, evaluate_featurizer,
                                 variational_value, vmcr2_gradients, vmcr2_terms)
 
@@ -67,17 +67,6 @@ def test_psd_factor_batched(gen):
 
 
 # --- objective (7)
-
-@pytest.mark.parametrize("m,d,k,q", SHAPES)
-def test_terms_match_literal(m, d, k, q, gen):
-    Z = features(m, d, gen)
-    for membership, kk in memberships(m, k, gen):
-        P = params(d, q, kk, gen)
-        fast = vmcr2_terms(Z, membership, *P, 0.5, mu=1.5, num_classes=kk)
-        lit = literal_vmcr2_terms(Z, membership_matrix(membership, m, kk, **F64), *P, 0.5, 1.5)
-        for a, b in zip(fast, lit):
-            torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
-
 
 def test_terms_float32_and_device(device, gen):
     m, d, k, q = 60, 16, 4, 24
