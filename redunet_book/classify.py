@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .core import check_bool, check_features, check_labels, membership_matrix
+from .core import check_bool, check_features, check_labels, membership_matrix, method_of
 from .rate import class_slots
 
 # %% auto #0
@@ -76,6 +76,7 @@ class NearestSubspace:
         return self
 
 # %% ../nbs/04a_nearest_subspace.ipynb #c008
+@method_of(NearestSubspace)
 def _distances(self: NearestSubspace,
                Z: Tensor,  # (m, n) features to classify
               ) -> Tensor:  # (m, k) squared distances; +inf for classes without training samples
@@ -92,13 +93,12 @@ def _distances(self: NearestSubspace,
     dist = R.square().sum(-1)
     return dist.masked_fill(self.counts_ == 0, float("inf"))
 
+@method_of(NearestSubspace)
 def _predict(self: NearestSubspace,
              Z: Tensor,  # (m, n) features to classify
             ) -> Tensor:  # (m,) int64 labels
     "The label argminⱼ ‖(I − UʲUʲᵀ)(z − μʲ)‖² of §5.1 (ties: smallest j)."
     return self.distances(Z).argmin(1)
-
-NearestSubspace.distances, NearestSubspace.predict = _distances, _predict
 
 # %% ../nbs/04a_nearest_subspace.ipynb #c009
 def nearest_subspace(train_Z: Tensor,  # (m, n) training features

@@ -19,7 +19,7 @@ from torch import Tensor
 __all__ = ['FLOAT_DTYPES', 'SCALE_ENV', 'SCALES', 'check_tensor', 'check_dtype', 'check_features', 'check_real', 'check_positive',
            'check_nonnegative', 'check_int', 'check_eps_sq', 'check_bool', 'check_choice', 'check_labels',
            'simplex_tolerance', 'membership_matrix', 'normalize', 'make_generator', 'seed_everything', 'resolve_device',
-           'complex_dtype', 'tolerance', 'get_scale', 'by_scale']
+           'complex_dtype', 'tolerance', 'method_of', 'get_scale', 'by_scale']
 
 # %% ../nbs/00_core.ipynb #c005
 FLOAT_DTYPES = (torch.float32, torch.float64)
@@ -186,7 +186,12 @@ def normalize(Z: Tensor) -> Tensor:
     scale = flat.abs().amax(dim=1, keepdim=True) if flat.shape[1] else flat.new_zeros(flat.shape[0], 1)
     if Z.shape[0] and bool((scale == 0).any()):
         raise ValueError(f"Z has a zero sample (row {int(scale.detach().argmin())}); it cannot be projected onto the sphere")
-    flat = flat / scale                                 # rows scaled to max |entry| = 1: the norm neither overflows nor underflows
+    return _normalize(Z)
+
+def _normalize(Z: Tensor) -> Tensor:
+    "`normalize` without the checks (no host synchronisation), for loops over layers and steps whose inputs were checked once."
+    flat = Z.flatten(1)
+    flat = flat / flat.abs().amax(dim=1, keepdim=True)  # rows scaled to max |entry| = 1: the norm neither overflows nor underflows
     return (flat / flat.norm(dim=1, keepdim=True)).reshape(Z.shape)
 
 # %% ../nbs/00_core.ipynb #c017
@@ -226,6 +231,21 @@ def complex_dtype(dtype: torch.dtype) -> torch.dtype:
 def tolerance(dtype: torch.dtype) -> dict:
     "Relative/absolute tolerances for numerical checks in `dtype` (`dict(rtol=..., atol=...)`)."
     return dict(rtol=1e-4, atol=1e-5) if check_dtype(dtype) == torch.float32 else dict(rtol=1e-9, atol=1e-10)
+
+def method_of(cls: type,  # the class to grow
+              name: Optional[str] = None,  # the method's name (default: the function's, without leading underscores)
+             ):
+    "Decorator: attach the function to `cls` as a method, so that a later notebook cell can define it right under its equation."
+    if not isinstance(cls, type):
+        raise TypeError(f"cls must be a class, got {type(cls).__name__}")
+    if name is not None and not isinstance(name, str):
+        raise TypeError(f"name must be a string or None, got {type(name).__name__}")
+    def attach(f):
+        attr = name or f.__name__.lstrip("_")
+        f.__name__, f.__qualname__ = attr, f"{cls.__name__}.{attr}"
+        setattr(cls, attr, f)
+        return f
+    return attach
 
 # %% ../nbs/00_core.ipynb #c020
 SCALE_ENV = "REDUNET_BOOK_SCALE"

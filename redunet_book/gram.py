@@ -15,7 +15,7 @@ from .core import check_bool, check_tensor
 
 # %% auto #0
 __all__ = ['SIDES', 'Factor', 'check_alpha', 'factor', 'factor_matrix', 'logdet', 'whiten', 'solve', 'operator', 'apply_rows',
-           'woodbury_dense', 'apply_operator', 'literal_logdet', 'literal_operator']
+           'traced_logdet', 'woodbury_dense', 'apply_operator', 'literal_logdet', 'literal_operator']
 
 # %% ../nbs/00c_gram.ipynb #g006
 SIDES = ("auto", "gram", "cov")
@@ -185,6 +185,14 @@ def apply_rows(f: Factor) -> Tensor:  # (..., s, n)
     if f.gram:
         return solve(f, f.alpha[..., None, None].to(f.X.dtype) * f.X)
     return f.X @ operator(f)
+
+def traced_logdet(G: Tensor,  # (..., p, p) Hermitian positive semi-definite
+                  alpha: Tensor,  # (...) real α
+                 ) -> Tensor:  # (...) real
+    "log det(I + αG) by one plain Cholesky, with no host synchronisation and no failure policy: for code traced by torch.compile."
+    G = _check_rows(G, "G")
+    M = torch.eye(G.shape[-1], dtype=G.dtype, device=G.device) + alpha[..., None, None].to(G.dtype) * G
+    return 2 * torch.linalg.cholesky(M).diagonal(dim1=-2, dim2=-1).real.log().sum(-1)
 
 # %% ../nbs/00c_gram.ipynb #g015
 def woodbury_dense(W: Tensor,  # (..., s, n) Woodbury factor

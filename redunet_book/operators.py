@@ -10,7 +10,7 @@ from typing import NamedTuple, Optional
 import torch
 from torch import Tensor
 
-from .core import check_bool, check_eps_sq, check_features, check_int, check_positive, normalize
+from .core import _normalize, check_bool, check_eps_sq, check_features, check_int, check_positive, normalize
 from .gram import check_alpha, factor, operator
 from .rate import RateCoefficients, _coefficients, _prepare, class_samples, class_slots, rate_coefficients, rate_reduction, row_gradients, _rates  # noqa: F401 (re-exported)
 
@@ -144,7 +144,7 @@ def literal_rate_reduction_gradient(Z: Tensor, Pi: Tensor, eps_sq: float) -> Ten
 def _ascent_step(Z: Tensor, Pi: Tensor, eps_sq: float, eta: float) -> Tensor:
     "One step of eq. (13) for validated inputs."
     t = _gradient_terms(Z, Pi, eps_sq)
-    return normalize(Z + eta * (t.expansion - t.compression))
+    return _normalize(Z + eta * (t.expansion - t.compression))
 
 def gradient_ascent_step(Z: Tensor,  # (m, n) features, rows are samples
                          membership: Tensor,  # labels (m,) or soft rows (m, k)

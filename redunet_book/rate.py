@@ -12,7 +12,7 @@ import torch
 from torch import Tensor
 
 from .core import check_bool, check_eps_sq, check_features, check_tensor, membership_matrix
-from .gram import Factor, apply_rows, check_alpha, factor, factor_matrix, logdet
+from .gram import Factor, apply_rows, check_alpha, factor, factor_matrix, logdet, traced_logdet
 
 # %% auto #0
 __all__ = ['logdet_scaled_gram', 'coding_rate', 'coding_length', 'class_slots', 'class_samples', 'RateCoefficients',
@@ -159,12 +159,29 @@ class _RateTerms(torch.autograd.Function):
         dR, dRc = row_gradients(*ctx.parts)
         return grad_R * dR + grad_Rc * dRc, None, None
 
+def _traced_rates(Z: Tensor, membership: Tensor, eps_sq: float, num_classes: Optional[int]) -> Rates:
+    "R, Rᶜ, ΔR with no data-dependent control flow, for torch.compile: one-hot Π by comparison, class Grams ZᵀΠʲZ, plain Cholesky."
+    check_tensor(Z, "Z"), check_tensor(membership, "membership")
+    m, n = Z.shape
+    if membership.ndim == 1:
+        if num_classes is None:
+            raise ValueError("under torch.compile, integer labels need num_classes (the class count cannot be read from the data)")
+        Pi = (membership[:, None] == torch.arange(num_classes, device=Z.device)).to(Z.dtype)
+    else:
+        Pi = membership.to(Z.dtype)
+    coef = _coefficients(Pi, n, eps_sq)
+    R = 0.5 * traced_logdet(Z.mT @ Z, torch.tensor(coef.alpha, dtype=Z.dtype, device=Z.device))
+    Rc = (coef.gammas / 2 * traced_logdet(class_grams(Z, Pi), coef.alphas)).sum()
+    return Rates(R, Rc, R - Rc)
+
 def rate_terms(Z: Tensor,  # (m, n) features, rows are samples
                membership: Tensor,  # labels (m,) or soft rows (m, k)
                eps_sq: float,  # ε², the squared distortion
                num_classes: Optional[int] = None,  # k, for integer labels
               ) -> Rates:
     "R (eq. 7), Rc (eq. 8) and ΔR = R − Rc (eqs. 9, 12) in one pass."
+    if torch.compiler.is_compiling():                            # under torch.compile: no host synchronisation
+        return _traced_rates(Z, membership, check_eps_sq(eps_sq), num_classes)
     return _rates(*_prepare(Z, membership, eps_sq, num_classes))
 
 def _rates(Z: Tensor,  # (m, n) features, already checked

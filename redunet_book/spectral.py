@@ -14,11 +14,11 @@ from torch import Tensor, nn
 from .circulant import circulant_family
 from .classify import NearestSubspace
 from .core import (check_bool, check_choice, check_dtype, check_eps_sq, check_features, check_int, check_positive, check_tensor,
-                                complex_dtype, membership_matrix, normalize)
+                                complex_dtype, membership_matrix, method_of, normalize)
 from .gram import apply_operator, check_alpha, factor, logdet, woodbury_dense
 from .gram import operator as kernel_operator
 from .rate import Rates, _coefficients, class_samples, class_slots
-from .vector import ReduNet, check_input_dtype, soft_membership
+from .vector import LayerwiseNet, check_input_dtype, soft_membership
 
 # %% auto #0
 __all__ = ['FORMS', 'check_signals', 'frequency_shape', 'spectral_weights', 'to_spectral', 'from_spectral', 'scaled_inverse',
@@ -192,24 +192,24 @@ class SpectralReduLayer(nn.Module):
                 f"E={'dense' if self.E.shape[1] == C else 'low-rank'}, C={'dense' if self.C.shape[2] == C else 'low-rank'}")
 
 # %% ../nbs/06_spectral_1d.ipynb #c021
+@method_of(SpectralReduLayer, "expand")
 def _expand(self: SpectralReduLayer, V: Tensor) -> Tensor:
     "Ē(p)v(p) at every frequency of every sample: spectra `(m, F, C)` → `(m, F, C)`."
     F = self.E.shape[0]
     return apply_operator(self.E, self.alpha.expand(F), V.transpose(0, 1)).transpose(0, 1)
 
+@method_of(SpectralReduLayer, "responses")
 def _responses(self: SpectralReduLayer, V: Tensor) -> Tensor:
     "The projections P̄ʲ: C̄ʲ(p)v(p) for every sample, class and frequency (Algorithm 3, line 12), `(m, F, C)` → `(m, k, F, C)`."
     k, F = self.C.shape[:2]
     out = apply_operator(self.C, self.alphas[:, None].expand(k, F), V.transpose(0, 1).expand(k, -1, -1, -1))
     return out.permute(2, 0, 1, 3)
 
+@method_of(SpectralReduLayer, "membership_from_responses")
 def _estimated_membership_spectral(self: SpectralReduLayer, P: Tensor) -> Tensor:
     "π̂ʲ = softmax(−λ‖P̄ʲ‖) of Algorithm 3, line 17 (eq. 23), from the responses `(m, k, F, C)`; norms in the signal domain."
     scale = (self.weights / math.prod(self.shape)).sqrt().to(P.dtype)[:, None]
     return soft_membership((P * scale).flatten(2), self.lam, self.gammas > 0)
-
-SpectralReduLayer.expand, SpectralReduLayer.responses = _expand, _responses
-SpectralReduLayer.membership_from_responses = _estimated_membership_spectral
 
 # %% ../nbs/06_spectral_1d.ipynb #c022
 def _compression_labels(self: SpectralReduLayer, V: Tensor, Pi: Tensor) -> Tensor:
@@ -220,6 +220,7 @@ def _compression_labels(self: SpectralReduLayer, V: Tensor, Pi: Tensor) -> Tenso
     w = (self.gammas[j] * Pi[i, j].sqrt()).to(V.dtype)           # γⱼ√πᵢⱼ, the rows of Y already carry √πᵢⱼ
     return torch.zeros_like(V).index_add_(0, i, w[:, None, None] * Y[j, :, pos])
 
+@method_of(SpectralReduLayer, "increment")
 def _increment(self: SpectralReduLayer, V: Tensor, Pi: Optional[Tensor] = None, chunk: int = 2 ** 22) -> Tensor:
     "Ē(p)v − Σⱼ γⱼπʲC̄ʲ(p)v for spectra `(m, F, C)`: with the true Π `(m, k)` if given, else with π̂ (Algorithm 3), in sample chunks."
     if Pi is not None:
@@ -234,13 +235,12 @@ def _increment(self: SpectralReduLayer, V: Tensor, Pi: Optional[Tensor] = None, 
         parts.append(self.expand(V_b) - comp)
     return torch.cat(parts)
 
+@method_of(SpectralReduLayer, "step")
 def _step(self: SpectralReduLayer, V: Tensor, Pi: Optional[Tensor] = None) -> Tensor:
     "Algorithm 3, line 20 for spectra `(m, F, C)`: v + η·increment, projected onto the sphere by Parseval (‖z‖² = Σ_p w_p|v(p)|²/T)."
     U = V + self.eta * self.increment(V, Pi)
     sq = (self.weights[:, None] * (U.real ** 2 + U.imag ** 2)).sum((1, 2)) / math.prod(self.shape)
     return U / sq.sqrt()[:, None, None].to(U.dtype)
-
-SpectralReduLayer.increment, SpectralReduLayer.step = _increment, _step
 
 # %% ../nbs/06_spectral_1d.ipynb #c023
 def _check_input(self: SpectralReduLayer, Z: Tensor) -> Tensor:
@@ -251,19 +251,20 @@ def _check_input(self: SpectralReduLayer, Z: Tensor) -> Tensor:
         raise ValueError(f"Z must have shape (m, {', '.join(map(str, want))}), got {tuple(Z.shape)}")
     return Z
 
+@method_of(SpectralReduLayer, "forward")
 def _forward_layer(self: SpectralReduLayer, Z: Tensor, Pi: Optional[Tensor] = None) -> Tensor:
     "The layer on signals `(m, C, *shape)` → `(m, C, *shape)` on the sphere: DFT, Algorithm 3 line 20, inverse DFT (line 23)."
     Z = normalize(_check_input(self, Z))
     return from_spectral(self.step(to_spectral(Z, self.half), Pi), self.shape, self.half)
 
+@method_of(SpectralReduLayer, "estimated_membership")
 def _estimated_membership(self: SpectralReduLayer, Z: Tensor) -> Tensor:
     "π̂ʲ of Algorithm 3, line 17 for signals `(m, C, *shape)` (normalised first), as `(m, k)` rows on the simplex."
     V = to_spectral(normalize(_check_input(self, Z)), self.half)
     return self.membership_from_responses(self.responses(V))
 
-SpectralReduLayer.forward, SpectralReduLayer.estimated_membership = _forward_layer, _estimated_membership
-
 # %% ../nbs/06_spectral_1d.ipynb #c024
+@method_of(SpectralReduLayer, "spectral_matrices")
 def _dense_operators(self: SpectralReduLayer) -> tuple:
     "Ē(p) `(F, C, C)` and C̄ʲ(p) `(k, F, C, C)` as dense matrices (Woodbury factors expanded: αI − WᴴW)."
     def dense(op, alpha):
@@ -271,6 +272,7 @@ def _dense_operators(self: SpectralReduLayer) -> tuple:
     k, F = self.C.shape[:2]
     return dense(self.E, self.alpha.expand(F)), dense(self.C, self.alphas[:, None].expand(k, F))
 
+@method_of(SpectralReduLayer, "kernels")
 def _kernels(self: SpectralReduLayer) -> tuple:
     "The multi-channel convolution kernels ē `(C, C, *shape)` and c̄ʲ `(k, C, C, *shape)` (Proposition 5): inverse DFTs of Ē(p), C̄ʲ(p)."
     E, Cs = self.spectral_matrices()
@@ -281,6 +283,7 @@ def _kernels(self: SpectralReduLayer) -> tuple:
         return torch.fft.irfftn(X, s=shape, dim=dims) if self.half else torch.fft.ifftn(X, dim=dims).real
     return to_signal(E), to_signal(Cs)
 
+@method_of(SpectralReduLayer, "signal_matrices")
 def _signal_matrices(self: SpectralReduLayer) -> tuple:
     "E `(CT, CT)` and Cʲ `(k, CT, CT)` as the block-circulant matrices acting on flattened signals (eq. 42, Prop. 5), for checks."
     C, n = self.E.shape[-1], self.E.shape[-1] * math.prod(self.shape)
@@ -291,13 +294,10 @@ def _signal_matrices(self: SpectralReduLayer) -> tuple:
     Cs = from_spectral(P, self.shape, self.half).reshape(-1, n, n).mT
     return E, Cs
 
-SpectralReduLayer.spectral_matrices, SpectralReduLayer.kernels = _dense_operators, _kernels
-SpectralReduLayer.signal_matrices = _signal_matrices
-
 # %% ../nbs/06_spectral_1d.ipynb #c030
 FORMS = ("auto", "dense")
 
-class SpectralReduNet(ReduNet):
+class SpectralReduNet(LayerwiseNet):
     "The shift-invariant ReduNet for signals `(m, C, T)` or images `(m, C, H, W)`: Algorithm 3 (and its 2D extension, §C.2)."
     def __init__(self, num_layers: int,  # L, the (maximum) number of layers
                  eta: float,  # η > 0, the step size
@@ -308,60 +308,50 @@ class SpectralReduNet(ReduNet):
                  half: bool = True,  # real FFT over the half spectrum (False: full complex FFT, for checks)
                  form: str = "auto",  # operators: 'auto' (Woodbury when fewer samples than channels) or 'dense'
                 ):
-        super().__init__(num_layers, eta, eps_sq, lam, "softmax", train_update, min_gain)
+        super().__init__(num_layers, eta, eps_sq, lam, train_update, min_gain)
         self.half, self.form = check_bool(half, "half"), check_choice(form, "form", FORMS)
 
-    config_fields = ("num_layers", "eta", "eps_sq", "lam", "train_update", "min_gain", "half", "form")
+    config_fields = LayerwiseNet.config_fields + ("half", "form")
 
     def extra_repr(self) -> str:
         return (f"num_layers={self.num_layers}, eta={self.eta}, eps_sq={self.eps_sq}, lam={self.lam}, "
                 f"half={self.half}, form={self.form!r}")
 
 # %% ../nbs/06_spectral_1d.ipynb #c031
-@torch.no_grad()
-def _fit(self: SpectralReduNet,
-         Z: Tensor,  # (m, C, T) or (m, C, H, W) training signals; projected onto the sphere first
-         membership: Tensor,  # labels (m,) or soft rows (m, k)
-         num_classes: Optional[int] = None,  # k, for integer labels
-         progress: bool = False,  # show a tqdm progress bar over the layers
-        ) -> SpectralReduNet:
-    "Algorithm 3: per layer, Ē(p) and C̄ʲ(p) from the current spectra (line 6), then every sample moved (line 20); records `history`."
+@method_of(SpectralReduNet, "_start")
+def _start(self: SpectralReduNet, Z: Tensor, membership: Tensor, num_classes: Optional[int]) -> tuple:
+    "Algorithm 3, lines 1–6: the inputs checked once, on the sphere, to the spectral domain; the first operators give the first rates."
     Z, Pi, _ = _prepare_circ(Z, membership, self.eps_sq, num_classes)
     Z = normalize(Z.detach())
     shape = tuple(Z.shape[2:])
     w, T = spectral_weights(shape, self.half, Z.dtype, Z.device), math.prod(shape)
     V = to_spectral(Z, self.half)                                # line 2
     ops = spectral_operators(V, Pi, self.eps_sq, w, T, self.form, operators=self.num_layers > 0)
-    rates = [torch.stack(ops.rates)]
-    self.layers = nn.ModuleList()
-    steps = range(self.num_layers)
-    if progress:
-        from tqdm.auto import tqdm
-        steps = tqdm(steps, desc="spectral ReduNet layers")
-    for ell in steps:
-        layer = SpectralReduLayer.from_operators(ops, shape, self.eta, self.lam, self.half)
-        V_next = layer.step(V, Pi if self.train_update == "labels" else None)
-        ops = spectral_operators(V_next, Pi, self.eps_sq, w, T, self.form, operators=ell + 1 < self.num_layers)
-        r = torch.stack(ops.rates)
-        if self.min_gain is not None and float(r[2] - rates[-1][2]) < self.min_gain:
-            break
-        self.layers.append(layer)
-        V = V_next
-        rates.append(r)
-    self.history = torch.stack(rates)                            # (L + 1, 3): R, Rc, ΔR_circ
-    self.train_features_ = from_spectral(V, shape, self.half)
-    return self
+    return (V, ops, shape, w), Pi, torch.stack(ops.rates)
 
-SpectralReduNet.fit = _fit
+@method_of(SpectralReduNet, "_grow")
+def _grow(self: SpectralReduNet, state: tuple, Pi: Tensor, last: bool) -> tuple:
+    "Algorithm 3, lines 6–20: the layer holding Ē(p), C̄ʲ(p) of the current spectra, every sample moved; the next operators and rates."
+    V, ops, shape, w = state
+    layer = SpectralReduLayer.from_operators(ops, shape, self.eta, self.lam, self.half)
+    V_next = layer.step(V, Pi if self.train_update == "labels" else None)
+    ops = spectral_operators(V_next, Pi, self.eps_sq, w, math.prod(shape), self.form, operators=not last)
+    return layer, (V_next, ops, shape, w), torch.stack(ops.rates)
+
+@method_of(SpectralReduNet, "_features")
+def _features(self: SpectralReduNet, state: tuple) -> Tensor:
+    "The training signals `(m, C, *shape)` a construction state holds (back from the spectral domain)."
+    V, _, shape, _ = state
+    return from_spectral(V, shape, self.half)
 
 # %% ../nbs/06_spectral_1d.ipynb #c032
+@method_of(SpectralReduNet, "forward")
 def _forward_net(self: SpectralReduNet,
                  Z: Tensor,  # (m, C, *shape) signals; projected onto the sphere first
                  return_history: bool = False,  # also return the features after every layer
                 ):  # (m, C, *shape), or with return_history also (L + 1, m, C, *shape)
     "Evaluation of new signals: every layer with π̂ estimated from the aggregated projections (Algorithm 3, lines 12–20)."
-    if self.history is None:
-        raise RuntimeError("this SpectralReduNet has no layers yet: call .fit(Z, labels) or load_state_dict(...) first")
+    self._check_fitted()
     Z = check_signals(Z)
     if len(self.layers):
         Z = _check_input(self.layers[0], Z)
@@ -376,6 +366,7 @@ def _forward_net(self: SpectralReduNet,
     out = from_spectral(V, shape, self.half) if len(self.layers) else Z
     return (out, torch.stack(path)) if return_history else out
 
+@method_of(SpectralReduNet, "rate_history")
 @torch.no_grad()
 def _rate_history_net(self: SpectralReduNet,
                       Z: Tensor,  # (m, C, *shape) signals to evaluate
@@ -386,22 +377,13 @@ def _rate_history_net(self: SpectralReduNet,
     _, path = self(Z, return_history=True)
     return torch.stack([torch.stack(rate_terms_circ(P, membership, self.eps_sq, num_classes, self.half)) for P in path])
 
-def _load_state_dict_net(self: SpectralReduNet, state_dict, strict: bool = True, assign: bool = False):
-    "Load a fitted network: make the layers `state_dict` describes (shapes from its buffers), then copy the buffers."
-    if "history" not in state_dict:
-        raise ValueError("state_dict has no 'history': it is not from a fitted SpectralReduNet")
-    count = len({key.split(".")[1] for key in state_dict if key.startswith("layers.")})
-    self.layers = nn.ModuleList()
-    for i in range(count):
-        E, C = state_dict[f"layers.{i}.E"], state_dict[f"layers.{i}.C"]
-        shape = tuple(state_dict[f"layers.{i}.signal_shape"].tolist())
-        self.layers.append(SpectralReduLayer(shape, E.shape[-1], C.shape[0], self.eta, self.lam, self.half,
-                                             E.shape[1], C.shape[2], state_dict[f"layers.{i}.alpha"].dtype, E.device))
-    self.history = torch.empty_like(state_dict["history"])
-    return nn.Module.load_state_dict(self, state_dict, strict=strict, assign=assign)
-
-SpectralReduNet.forward, SpectralReduNet.rate_history = _forward_net, _rate_history_net
-SpectralReduNet.load_state_dict = _load_state_dict_net
+@method_of(SpectralReduNet, "_layer_from_state")
+def _layer_from_state(self: SpectralReduNet, state_dict: dict, i: int) -> SpectralReduLayer:
+    "An empty layer `i` of the shape `state_dict` describes (sizes from its buffers), to be filled by `load_state_dict`."
+    E, C = state_dict[f"layers.{i}.E"], state_dict[f"layers.{i}.C"]
+    shape = tuple(state_dict[f"layers.{i}.signal_shape"].tolist())
+    return SpectralReduLayer(shape, E.shape[-1], C.shape[0], self.eta, self.lam, self.half,
+                             E.shape[1], C.shape[2], state_dict[f"layers.{i}.alpha"].dtype, E.device)
 
 # %% ../nbs/06_spectral_1d.ipynb #c039
 def invariant_nearest_subspace(train_Z: Tensor,  # (m, C, *shape) training features

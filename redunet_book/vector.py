@@ -12,12 +12,14 @@ from torch import Tensor, nn
 
 from .core import (check_bool, check_choice, check_dtype, check_eps_sq, check_features, check_int, check_positive, check_real,
                                 check_tensor, normalize)
+from .core import _normalize, method_of
 from .operators import _layer_operators
 from .rate import _prepare, _rates, class_slots
 
 # %% auto #0
 __all__ = ['NONLINEARITIES', 'TRAIN_UPDATES', 'class_responses', 'soft_membership', 'softmax_residual', 'relu_residual',
-           'membership_residual', 'ReduLayer', 'ReduNet', 'check_input_dtype', 'path_rates', 'layers_to_reach']
+           'membership_residual', 'ReduLayer', 'LayerwiseNet', 'ReduNet', 'check_input_dtype', 'path_rates',
+           'layers_to_reach']
 
 # %% ../nbs/04_vector_redunet.ipynb #c005
 def class_responses(Z: Tensor,  # (m, n) features, rows are samples
@@ -121,8 +123,8 @@ class ReduLayer(nn.Module):
         return Z @ self.E - comp                                   # E symmetric: rows zᵢᵀE = (Ezᵢ)ᵀ
 
     def forward(self, Z: Tensor, Pi: Optional[Tensor] = None) -> Tensor:
-        "The layer map z_{ℓ+1} = P_{Sⁿ⁻¹}(z_ℓ + η g(z_ℓ)) of eq. (27) for a batch `(m, n)`."
-        return normalize(Z + self.eta * self.increment(Z, Pi))
+        "The layer map z_{ℓ+1} = P_{Sⁿ⁻¹}(z_ℓ + η g(z_ℓ)) of eq. (27) for a batch `(m, n)` (checked by the network, not per layer)."
+        return _normalize(Z + self.eta * self.increment(Z, Pi))
 
     def estimated_membership(self, Z: Tensor) -> Tensor:
         "π̂ʲ(z) of eq. (23) for a batch `(m, n)`, as `(m, k)` rows on the simplex."
@@ -134,8 +136,64 @@ class ReduLayer(nn.Module):
 # %% ../nbs/04_vector_redunet.ipynb #c018
 TRAIN_UPDATES = ("labels", "estimated")
 
-class ReduNet(nn.Module):
+class LayerwiseNet(nn.Module):
+    "A network constructed layer by layer in one forward pass ([ReduNet Algorithms 1 and 3]): the settings, the construction loop, the state."
+    config_fields = ("num_layers", "eta", "eps_sq", "lam", "train_update", "min_gain")
+
+    def __init__(self, num_layers: int,  # L, the (maximum) number of layers
+                 eta: float,  # η > 0, the step size of eq. (19)
+                 eps_sq: float,  # ε², the squared distortion
+                 lam: float,  # λ > 0, the inverse temperature of the estimated membership π̂, eq. (23)
+                 train_update: str = "labels",  # training features moved with the true Π ('labels') or as Algorithm 1 writes it ('estimated')
+                 min_gain: Optional[float] = None,  # stop when ΔR of the training features gains less (footnote 34)
+                ):
+        super().__init__()
+        self.num_layers = check_int(num_layers, "num_layers", 0)
+        self.eta, self.eps_sq = check_positive(eta, "eta"), check_eps_sq(eps_sq)
+        self.lam = check_positive(lam, "lam")
+        self.train_update = check_choice(train_update, "train_update", TRAIN_UPDATES)
+        self.min_gain = None if min_gain is None else check_real(min_gain, "min_gain")
+        self.layers = nn.ModuleList()
+        self.register_buffer("history", None)                     # (L + 1, 3) R, Rc, ΔR after fit
+
+    def config(self) -> dict:
+        "The constructor's settings (`config_fields`), as saved with the state: `type(net)(**net.config())` builds the same net."
+        return {name: getattr(self, name) for name in self.config_fields}
+
+    @torch.no_grad()
+    def fit(self,
+            Z: Tensor,  # training features (m, n) or signals (m, C, *shape); projected onto the sphere first (Z₁)
+            membership: Tensor,  # labels (m,) or soft rows (m, k): the Π of the construction
+            num_classes: Optional[int] = None,  # k, for integer labels
+            progress: bool = False,  # show a tqdm progress bar over the layers
+           ):
+        "Algorithm 1 (3 for signals): per layer, the operators from the current training features, then the features moved; `history`."
+        state, Pi, rates = self._start(Z, membership, num_classes)     # the one check of the inputs
+        history, self.layers = [rates], nn.ModuleList()
+        steps = range(self.num_layers)
+        if check_bool(progress, "progress"):
+            from tqdm.auto import tqdm
+            steps = tqdm(steps, desc=f"{type(self).__name__} layers")
+        for ell in steps:
+            layer, moved, rates = self._grow(state, Pi, last=ell + 1 == self.num_layers)
+            if self.min_gain is not None and float(rates[2] - history[-1][2]) < self.min_gain:
+                break                                              # diminishing returns: drop this layer
+            self.layers.append(layer)
+            state = moved
+            history.append(rates)
+        self.history = torch.stack(history)                        # (L + 1, 3): R, Rc, ΔR at the input and after each layer
+        self.train_features_ = self._features(state)
+        return self
+
+    def _check_fitted(self) -> None:
+        "Evaluation needs the layers: made by `fit` or by `load_state_dict`."
+        if self.history is None:
+            raise RuntimeError(f"this {type(self).__name__} has no layers yet: call .fit(Z, labels) or load_state_dict(...) first")
+
+class ReduNet(LayerwiseNet):
     "The vector ReduNet of eq. (27), constructed layer by layer in a forward pass (Algorithm 1) and evaluated by Algorithm 2."
+    config_fields = LayerwiseNet.config_fields + ("nonlinearity", "accelerated", "beta")
+
     def __init__(self, num_layers: int,  # L, the (maximum) number of layers
                  eta: float,  # η > 0, the step size of eq. (19)
                  eps_sq: float,  # ε², the squared distortion
@@ -146,69 +204,38 @@ class ReduNet(nn.Module):
                  accelerated: bool = False,  # Nesterov-type skip connections across three layers, eq. (28)
                  beta: float = 0.9,  # β ∈ [0, 1), the momentum coefficient β_ℓ of eq. (28) (constant)
                 ):
-        super().__init__()
-        self.num_layers = check_int(num_layers, "num_layers", 0)
-        self.eta, self.eps_sq = check_positive(eta, "eta"), check_eps_sq(eps_sq)
-        self.lam = check_positive(lam, "lam")
+        super().__init__(num_layers, eta, eps_sq, lam, train_update, min_gain)
         self.nonlinearity = check_choice(nonlinearity, "nonlinearity", NONLINEARITIES)
-        self.train_update = check_choice(train_update, "train_update", TRAIN_UPDATES)
-        self.min_gain = None if min_gain is None else check_real(min_gain, "min_gain")
         self.accelerated, self.beta = check_bool(accelerated, "accelerated"), check_real(beta, "beta")
         if not 0 <= self.beta < 1:
             raise ValueError(f"beta must be in [0, 1), got {beta!r}")
-        self.layers = nn.ModuleList()
-        self.register_buffer("history", None)                     # (L + 1, 3) R, Rc, ΔR after fit
 
-    config_fields = ("num_layers", "eta", "eps_sq", "lam", "nonlinearity", "train_update", "min_gain", "accelerated", "beta")
-
-    def config(self) -> dict:
-        "The constructor's settings (`config_fields`), as saved with the state: `type(net)(**net.config())` builds the same net."
-        return {name: getattr(self, name) for name in self.config_fields}
-
-def _method(f):
-    "Attach `f` (named `_name`) to `ReduNet` as the method `name`, so that later cells can define methods next to their equations."
-    name = f.__name__.lstrip("_")
-    f.__name__, f.__qualname__ = name, f"ReduNet.{name}"
-    setattr(ReduNet, name, f)
-    return f
-
-@_method
+@method_of(ReduNet)
 def _lookahead(self: ReduNet, Z: Tensor, Z_prev: Tensor) -> Tensor:
     "The extrapolated point q_{ℓ+1} = z_ℓ + β(z_ℓ − z_{ℓ−1}) of eq. (28) (just z_ℓ when not accelerated)."
     return Z + self.beta * (Z - Z_prev) if self.accelerated else Z
 
 # %% ../nbs/04_vector_redunet.ipynb #c020
-@_method
-@torch.no_grad()
-def _fit(self: ReduNet,
-         Z: Tensor,  # (m, n) training features; projected onto the sphere first (Z₁)
-         membership: Tensor,  # labels (m,) or soft rows (m, k): the Π of Algorithm 1
-         num_classes: Optional[int] = None,  # k, for integer labels
-         progress: bool = False,  # show a tqdm progress bar over the layers
-        ) -> ReduNet:
-    "Algorithm 1: build each layer's E, Cʲ, γⱼ from the current training features, then move them by eq. (19); records `history`."
-    Z, Pi, _ = _prepare(Z, membership, self.eps_sq, num_classes)   # the one check of the inputs
+@method_of(ReduNet, "_start")
+def _start(self: ReduNet, Z: Tensor, membership: Tensor, num_classes: Optional[int]) -> tuple:
+    "Algorithm 1, line 1: the inputs checked once, Z₁ on the sphere; the state (Z_ℓ, Z_{ℓ−1}) (the second for eq. 28), Π, the rates."
+    Z, Pi, _ = _prepare(Z, membership, self.eps_sq, num_classes)
     Z = normalize(Z.detach())
-    self.layers = nn.ModuleList()
-    history = [torch.stack(_rates(Z, Pi, self.eps_sq))]
-    steps = range(self.num_layers)
-    if progress:
-        from tqdm.auto import tqdm
-        steps = tqdm(steps, desc="ReduNet layers")
-    Z_prev = Z                                                     # z₀ = z₁: no momentum at the first layer
-    for _ in steps:
-        Q = self.lookahead(Z, Z_prev)                              # eq. (28); Q = Z for the plain network
-        layer = ReduLayer.from_features(Q, Pi, self.eps_sq, self.eta, self.lam, self.nonlinearity)
-        Z_next = layer(Q, Pi if self.train_update == "labels" else None)
-        r = torch.stack(_rates(Z_next, Pi, self.eps_sq))
-        if self.min_gain is not None and float(r[2] - history[-1][2]) < self.min_gain:
-            break                                                  # diminishing returns: drop this layer
-        self.layers.append(layer)
-        Z_prev, Z = Z, Z_next
-        history.append(r)
-    self.history = torch.stack(history)                            # (L + 1, 3): R, Rc, ΔR
-    self.train_features_ = Z
-    return self
+    return (Z, Z), Pi, torch.stack(_rates(Z, Pi, self.eps_sq))   # z₀ = z₁: no momentum at the first layer
+
+@method_of(ReduNet, "_grow")
+def _grow(self: ReduNet, state: tuple, Pi: Tensor, last: bool) -> tuple:
+    "Algorithm 1, lines 2–11: E, Cʲ, γⱼ from the current (eq. 28: extrapolated) features, every feature moved by eq. (27)."
+    Z, Z_prev = state
+    Q = self.lookahead(Z, Z_prev)                                  # Q = Z for the plain network
+    layer = ReduLayer.from_features(Q, Pi, self.eps_sq, self.eta, self.lam, self.nonlinearity)
+    Z_next = layer(Q, Pi if self.train_update == "labels" else None)
+    return layer, (Z_next, Z), torch.stack(_rates(Z_next, Pi, self.eps_sq))
+
+@method_of(ReduNet, "_features")
+def _features(self: ReduNet, state: tuple) -> Tensor:
+    "The training features `(m, n)` a construction state holds."
+    return state[0]
 
 # %% ../nbs/04_vector_redunet.ipynb #c023
 def check_input_dtype(net: nn.Module, Z: Tensor) -> None:
@@ -219,14 +246,13 @@ def check_input_dtype(net: nn.Module, Z: Tensor) -> None:
         raise TypeError(f"Z has dtype {Z.dtype} but this {type(net).__name__} holds {held} operators: "
                         f"pass Z.to({held}) or convert the network with net.to({Z.dtype})")
 
-@_method
+@method_of(ReduNet)
 def _forward(self: ReduNet,
              Z: Tensor,  # (m, n) features; projected onto the sphere first
              return_history: bool = False,  # also return the features at every layer
             ):  # (m, n), or ((m, n), (L + 1, m, n)) with return_history
     "Algorithm 2: map a batch through every layer of eq. (27), with memberships estimated by eq. (23) (or ReLU, eq. 25)."
-    if self.history is None:
-        raise RuntimeError("this ReduNet has no layers yet: call .fit(Z, labels) or load_state_dict(...) first")
+    self._check_fitted()
     Z = check_features(Z)
     if len(self.layers) and Z.shape[1] != self.layers[0].E.shape[0]:
         raise ValueError(f"Z must have {self.layers[0].E.shape[0]} features per sample, got shape {tuple(Z.shape)}")
@@ -249,7 +275,7 @@ def path_rates(path: Tensor,  # (L + 1, m, n) features at the input and after ea
     _, Pi, eps_sq = _prepare(path[0], membership, eps_sq, num_classes)
     return torch.stack([torch.stack(_rates(P, Pi, eps_sq)) for P in path])
 
-@_method
+@method_of(ReduNet)
 @torch.no_grad()
 def _rate_history(self: ReduNet,
                   Z: Tensor,  # (m, n) features to evaluate (e.g. a test set)
@@ -261,27 +287,30 @@ def _rate_history(self: ReduNet,
     return path_rates(path, membership, self.eps_sq, num_classes)
 
 # %% ../nbs/04_vector_redunet.ipynb #c026
-@_method
-def _load_state_dict(self: ReduNet, state_dict, strict: bool = True, assign: bool = False):
-    "Load a fitted network: make the layers that `state_dict` describes (shapes from its E and C), then copy the buffers."
-    count = len({key.split(".")[1] for key in state_dict if key.startswith("layers.")})
+@method_of(ReduNet, "_layer_from_state")
+def _layer_from_state(self: ReduNet, state_dict: dict, i: int) -> ReduLayer:
+    "An empty layer `i` of the shape `state_dict` describes (sizes from its Cʲ), to be filled by `load_state_dict`."
+    C = state_dict[f"layers.{i}.C"]
+    k, n, _ = C.shape
+    return ReduLayer(n, k, self.eta, self.lam, self.nonlinearity, C.dtype, C.device)
+
+@method_of(LayerwiseNet)
+def _load_state_dict(self: LayerwiseNet, state_dict, strict: bool = True, assign: bool = False):
+    "Load a fitted network: make the layers that `state_dict` describes, then copy the buffers (and check the saved settings)."
     if "history" not in state_dict:
-        raise ValueError("state_dict has no 'history': it is not from a fitted ReduNet")
-    self.layers = nn.ModuleList()
-    for i in range(count):
-        k, n, _ = state_dict[f"layers.{i}.C"].shape
-        ref = state_dict[f"layers.{i}.C"]
-        self.layers.append(ReduLayer(n, k, self.eta, self.lam, self.nonlinearity, ref.dtype, ref.device))
+        raise ValueError(f"state_dict has no 'history': it is not from a fitted {type(self).__name__}")
+    count = len({key.split(".")[1] for key in state_dict if key.startswith("layers.")})
+    self.layers = nn.ModuleList(self._layer_from_state(state_dict, i) for i in range(count))
     self.history = torch.empty_like(state_dict["history"])
     return nn.Module.load_state_dict(self, state_dict, strict=strict, assign=assign)
 
-@_method
-def _get_extra_state(self: ReduNet) -> dict:
+@method_of(LayerwiseNet)
+def _get_extra_state(self: LayerwiseNet) -> dict:
     "The settings saved beside the buffers (`config`): they change what the layers compute."
     return {"config": self.config()}
 
-@_method
-def _set_extra_state(self: ReduNet, state: dict) -> None:
+@method_of(LayerwiseNet)
+def _set_extra_state(self: LayerwiseNet, state: dict) -> None:
     "Check, on load, that the state was saved from a network with this one's settings; a mismatch is a ValueError."
     saved = state.get("config", {}) if isinstance(state, dict) else {}
     ours = self.config()
@@ -299,7 +328,7 @@ def _from_state_dict(cls, state_dict: dict):
     net.load_state_dict(state_dict)
     return net
 
-ReduNet.from_state_dict = classmethod(_from_state_dict)
+LayerwiseNet.from_state_dict = classmethod(_from_state_dict)
 
 # %% ../nbs/04_vector_redunet.ipynb #c037a
 def layers_to_reach(history: Tensor,  # (L + 1, 3) R, Rc, ΔR per layer, e.g. `ReduNet.history`
