@@ -16,10 +16,10 @@ import torch
 from torch import Tensor
 
 # %% auto #0
-__all__ = ['FLOAT_DTYPES', 'SCALE_ENV', 'SCALES', 'check_tensor', 'check_dtype', 'check_features', 'check_real', 'check_positive',
-           'check_nonnegative', 'check_int', 'check_eps_sq', 'check_bool', 'check_choice', 'check_labels',
-           'simplex_tolerance', 'membership_matrix', 'normalize', 'make_generator', 'seed_everything', 'resolve_device',
-           'complex_dtype', 'tolerance', 'method_of', 'get_scale', 'by_scale']
+__all__ = ['FLOAT_DTYPES', 'SCALE_ENV', 'SCALES', 'check_tensor', 'check_dtype', 'all_finite', 'check_features', 'check_real',
+           'check_positive', 'check_nonnegative', 'check_int', 'check_eps_sq', 'check_bool', 'check_choice',
+           'check_labels', 'simplex_tolerance', 'membership_matrix', 'normalize', 'make_generator', 'seed_everything',
+           'resolve_device', 'complex_dtype', 'tolerance', 'method_of', 'get_scale', 'by_scale']
 
 # %% ../nbs/00_core.ipynb #c005
 FLOAT_DTYPES = (torch.float32, torch.float64)
@@ -39,6 +39,12 @@ def check_dtype(dtype, name: str = "dtype") -> torch.dtype:
         raise TypeError(f"{name} must be float32 or float64, got {dtype!r}")
     return dtype
 
+def all_finite(X: Tensor) -> bool:
+    "Whether every entry of a float tensor is finite, from its min and max (NaN propagates through both): no boolean copy."
+    if check_tensor(X, "X").numel() == 0:
+        return True
+    return bool(torch.isfinite(torch.stack(torch.aminmax(X.detach()))).all())
+
 def check_features(Z, name: str = "Z", ndim: Union[int, tuple, None] = 2, min_samples: int = 1) -> Tensor:
     "Check that `Z` is a finite float32/float64 tensor with `ndim` dims (batch first) and at least `min_samples` rows."
     check_tensor(Z, name)
@@ -52,7 +58,7 @@ def check_features(Z, name: str = "Z", ndim: Union[int, tuple, None] = 2, min_sa
         raise ValueError(f"{name} must be batch first (samples along dimension 0), got a 0-d tensor")
     if Z.shape[0] < min_samples:
         raise ValueError(f"{name} must have at least {min_samples} sample(s) in its first dimension, got shape {tuple(Z.shape)}")
-    if not bool(torch.isfinite(Z).all()):
+    if not all_finite(Z):
         raise ValueError(f"{name} contains NaN or Inf")
     return Z
 
@@ -149,7 +155,7 @@ def _check_soft(Pi: Tensor, num_classes) -> None:
     Pi = Pi.detach()
     if num_classes is not None and Pi.shape[1] != check_int(num_classes, "num_classes"):
         raise ValueError(f"membership has {Pi.shape[1]} columns but num_classes={num_classes}")
-    if not bool(torch.isfinite(Pi).all()):
+    if not all_finite(Pi):
         raise ValueError("membership contains NaN or Inf")
     tol = simplex_tolerance(Pi.dtype)
     if Pi.numel() and float(Pi.min()) < -tol:

@@ -18,8 +18,9 @@ from .core import (check_bool, check_choice, check_dtype, check_int, check_label
 from .fetch import MNIST_FILES, MNIST_SHA256, check_split, ensure_mnist, find_mnist, mnist_folders, sha256_file
 
 # %% auto #0
-__all__ = ['DATA_SPLITS', 'random_orthonormal_basis', 'subspace_samples', 'parse_idx', 'load_mnist', 'balanced_split',
-           'MNISTSets', 'mnist_sets', 'polar_grid', 'polar_resample', 'rotate_images', 'cyclic_translations']
+__all__ = ['DATA_SPLITS', 'MNIST_CLASSES', 'random_orthonormal_basis', 'subspace_samples', 'parse_idx', 'load_mnist',
+           'balanced_split', 'MNISTSets', 'mnist_sets', 'polar_grid', 'polar_resample', 'rotate_images',
+           'cyclic_translations']
 
 # %% ../nbs/00a_data.ipynb #c005
 def random_orthonormal_basis(n: int, d: int, generator: Optional[torch.Generator] = None,
@@ -164,6 +165,7 @@ def balanced_split(labels: Tensor,  # (N,) integer labels in [0, k)
 
 # %% ../nbs/00a_data.ipynb #4c678024
 DATA_SPLITS = ("auto", "official", "test")
+MNIST_CLASSES = 10  # the digits 0, …, 9
 
 class MNISTSets(NamedTuple):
     "Training and test images and labels of an experiment, the protocol used, and a one-line description."
@@ -174,33 +176,43 @@ class MNISTSets(NamedTuple):
     protocol: str  # 'official' (train split / test split) or 'test' (both from the test split)
     description: str  # what was drawn from where, for the records
 
+def _first_digits(images: Tensor, labels: Tensor, k: int) -> tuple[Tensor, Tensor]:
+    "The images and labels of the digits 0, …, k-1 only."
+    keep = labels < k
+    return (images, labels) if bool(keep.all()) else (images[keep], labels[keep])
+
 def mnist_sets(train_per_class: int,  # training images per class
                test_per_class: Optional[int] = None,  # test images per class; None: all (official) or all the rest (test)
                seed: int = 0,  # seed of the class-balanced draws
                split: str = "auto",  # 'official', 'test', or 'auto' (official where the training split is found)
                root=None,  # data folder (default: $REDUNET_DATA, else the user cache folder)
                verify: bool = True,  # check the files' SHA-256
+               num_classes: int = MNIST_CLASSES,  # k: the classes are the digits 0, …, k-1
               ) -> MNISTSets:
-    "Seeded, class-balanced MNIST training and test sets, from the official splits or from the test split alone."
+    "Seeded, class-balanced MNIST training and test sets of the digits 0, …, k-1, from the official splits or from the test split alone."
     split, verify = check_choice(split, "split", DATA_SPLITS), check_bool(verify, "verify")
     check_int(train_per_class, "train_per_class", low=0)
     if test_per_class is not None:
         check_int(test_per_class, "test_per_class", low=0)
+    k = check_int(num_classes, "num_classes")
+    if k > MNIST_CLASSES:
+        raise ValueError(f"num_classes must be <= {MNIST_CLASSES} (the digits 0-9), got {k}")
     if split == "auto":
         split = "official" if find_mnist("train", root) is not None else "test"
-    test_images, test_labels = load_mnist(root, "test", verify=verify)
+    test_images, test_labels = _first_digits(*load_mnist(root, "test", verify=verify), k)
+    digits = "" if k == MNIST_CLASSES else f" of the digits 0-{k - 1}"
     rest = "all the rest" if test_per_class is None else f"{test_per_class}/class"
     if split == "test":
-        tr, te = balanced_split(test_labels, train_per_class, test_per_class, seed=seed, num_classes=10)
+        tr, te = balanced_split(test_labels, train_per_class, test_per_class, seed=seed, num_classes=k)
         return MNISTSets(test_images[tr], test_labels[tr], test_images[te], test_labels[te], "test",
-                         f"MNIST test split only ({len(test_labels)} images): {len(tr)} training images "
+                         f"MNIST test split only ({len(test_labels)} images{digits}): {len(tr)} training images "
                          f"({train_per_class}/class) and {len(te)} disjoint test images ({rest}), seed {seed}")
-    train_images, train_labels = load_mnist(root, "train", verify=verify)
-    tr, _ = balanced_split(train_labels, train_per_class, None, seed=seed, num_classes=10)
+    train_images, train_labels = _first_digits(*load_mnist(root, "train", verify=verify), k)
+    tr, _ = balanced_split(train_labels, train_per_class, None, seed=seed, num_classes=k)
     te = (torch.arange(len(test_labels)) if test_per_class is None
-          else balanced_split(test_labels, test_per_class, None, seed=seed, num_classes=10)[0])
+          else balanced_split(test_labels, test_per_class, None, seed=seed, num_classes=k)[0])
     return MNISTSets(train_images[tr], train_labels[tr], test_images[te], test_labels[te], "official",
-                     f"MNIST official splits: {len(tr)} training images ({train_per_class}/class) from the training split "
+                     f"MNIST official splits{digits}: {len(tr)} training images ({train_per_class}/class) from the training split "
                      f"({len(train_labels)} images), {len(te)} test images "
                      f"({'all' if test_per_class is None else f'{test_per_class}/class'}) from the test split, seed {seed}")
 
@@ -211,7 +223,7 @@ def polar_grid(num_angles: int,  # Γ, angles 2πl/Γ, l = 0..Γ-1 (endpoint exc
                radius: Optional[float] = None,  # R in pixels (default (min(H, W) - 1)/2)
                dtype: torch.dtype = torch.float32, device=None,
               ) -> Tensor:  # (C, Γ, 2) normalised (x, y) sampling points for grid_sample(align_corners=True)
-    "The polar sampling grid of §5.2 / Fig. 22, centred at the image centre, as grid_sample coordinates."
+    "The polar sampling grid of [ReduNet §5.2, Fig. 22], centred at the image centre, as grid_sample coordinates."
     G, C = check_int(num_angles, "num_angles"), check_int(num_radii, "num_radii")
     H, W = check_int(height, "height"), check_int(width, "width", low=2)
     R = (min(H, W) - 1) / 2 if radius is None else check_positive(radius, "radius")
@@ -241,7 +253,7 @@ def polar_resample(images: Tensor,  # (m, H, W) or (m, c, H, W), uint8 or float
                    radius: Optional[float] = None,  # R in pixels (default: (min(H, W) - 1)/2)
                    dtype: torch.dtype = torch.float32,  # output dtype for integer images
                   ) -> Tensor:  # (m, C, Γ), or (m, c, C, Γ) for channel images
-    "Bilinear samples of every image on the polar grid of Fig. 22: a rotation by 360°/Γ becomes a cyclic shift of the last axis."
+    "Bilinear samples of every image on the polar grid of [ReduNet Fig. 22]: a rotation by 360°/Γ becomes a cyclic shift of the last axis."
     x, squeeze = _as_float_batch(images, dtype)
     m, c, H, W = x.shape
     grid = polar_grid(num_angles, num_radii, H, W, radius, x.dtype, x.device)
@@ -270,7 +282,7 @@ def rotate_images(images: Tensor,  # (m, H, W) or (m, c, H, W), uint8 or float
 def cyclic_translations(images: Tensor,  # (m, H, W) or (m, c, H, W), any dtype
                         stride: int,  # s: shifts (a·s, b·s) for a < ⌈H/s⌉, b < ⌈W/s⌉
                        ) -> Tensor:  # (m, T, H, W) or (m, T, c, H, W), T = ⌈H/s⌉⌈W/s⌉
-    "All 2D cyclic translations of every image by multiples of `stride` (the torus of Fig. 23), row shift major."
+    "All 2D cyclic translations of every image by multiples of `stride` (the torus of [ReduNet Fig. 23]), row shift major."
     if check_tensor(images, "images").ndim not in (3, 4):
         raise ValueError(f"images must have shape (m, H, W) or (m, c, H, W), got shape {tuple(images.shape)}")
     s = check_int(stride, "stride")

@@ -15,8 +15,8 @@ from torch import Tensor, nn
 from .classify import NearestSubspace, accuracy
 from .core import (check_bool, check_dtype, check_features, check_int, check_labels, check_tensor, normalize,
                                resolve_device)
-from .data import cyclic_translations, mnist_sets, polar_resample
-from .experiments import ExperimentConfig, _check_config, _check_data, register_experiment
+from .data import cyclic_translations, polar_resample
+from .experiments import MNISTConfig, _check_config, _check_data, register_experiment
 from .lifting import Lifting
 from .spectral import SpectralReduNet
 from .vector import ReduNet
@@ -30,8 +30,8 @@ __all__ = ['TABLE14_PAPER', 'TABLE15_PAPER', 'PLAIN_VS_INVARIANT_SLIDES', 'Invar
 
 # %% ../nbs/10b_invariance.ipynb #c005
 @dataclass
-class InvarianceConfig(ExperimentConfig):
-    "Shared fields of the invariance experiments (§5.2, Appendix E.2–E.3): data, lifting, network, evaluation."
+class InvarianceConfig(MNISTConfig):
+    "Shared fields of the invariance experiments [ReduNet §5.2, Appendix E.2–E.3]: lifting, network, evaluation (the data: `MNISTConfig`)."
     train_per_class: int = 5  # images per class that construct the network (paper: 10)
     test_per_class: int = 5  # disjoint test images per class (paper: 10)
     channels_grid: tuple = (5, 10)  # lifted channels C, one network each (the table's columns)
@@ -44,16 +44,11 @@ class InvarianceConfig(ExperimentConfig):
     num_components: int = 10  # rⱼ of the nearest-subspace classifier (capped by the class size)
     plain_layers: int = 8  # L of the plain vector ReduNet on flattened inputs (0: skip that comparison)
     histogram_bins: int = 50  # bins of the |cos| histograms on [0, 1]
-    seed: int = 0  # seed of the split and of the lifting kernels
-    dtype: str = "float32"  # 'float32' or 'float64'
-    data_root: Optional[str] = None  # MNIST folder (default: $REDUNET_DATA, else the user cache folder)
-    split: str = "test"  # 'test' (both sets from the test split), 'official' or 'auto' (see `data.mnist_sets`)
-    verify_checksums: bool = True  # check the files' SHA-256 (off only for synthetic test files)
 
 # %% ../nbs/10b_invariance.ipynb #c006
 @dataclass
 class RotationConfig(InvarianceConfig):
-    "Rotation invariance (Fig. 16 a–d, Table 14): polar signals (C radii × Γ angles), 1D lifting, 1D spectral ReduNet."
+    "Rotation invariance [ReduNet Fig. 16 a–d, Table 14]: polar signals (C radii × Γ angles), 1D lifting, 1D spectral ReduNet."
     num_angles: int = 48  # Γ (paper: 200)
     num_radii: int = 6  # polar radii = input channels (paper: 15)
     stride: int = 4  # rotations by multiples of 360°·stride/Γ (paper: 10, i.e. 20 rotations)
@@ -66,7 +61,7 @@ class RotationConfig(InvarianceConfig):
 # %% ../nbs/10b_invariance.ipynb #c007
 @dataclass
 class TranslationConfig(InvarianceConfig):
-    "Translation invariance (Fig. 16 e–h, Table 15): 28×28 images on the torus, 2D lifting, 2D spectral ReduNet."
+    "Translation invariance [ReduNet Fig. 16 e–h, Table 15]: 28×28 images on the torus, 2D lifting, 2D spectral ReduNet."
     kernel_size: int = 9  # 9×9 random kernels
     channels_grid: tuple = (4, 8)  # (paper: 5, 15, 35, 55, 75)
     num_layers: int = 4  # L (paper: 25)
@@ -90,10 +85,9 @@ PLAIN_VS_INVARIANT_SLIDES = dict(  # Ma's slides: 'Network performance on digits
 
 # %% ../nbs/10b_invariance.ipynb #c012
 def invariance_data(config: InvarianceConfig, device=None) -> dict:
-    "The balanced MNIST sets of `config` (`data.mnist_sets`) as float inputs `(m, C_in, Γ)` (rotation) or `(m, 1, 28, 28)` (translation)."
+    "The balanced MNIST sets of `config` (`MNISTConfig.load_sets`) as float inputs `(m, C_in, Γ)` (rotation) or `(m, 1, 28, 28)` (translation)."
     dtype, device = check_dtype(_check_config(config, InvarianceConfig).dtype, "config.dtype"), resolve_device(device)
-    sets = mnist_sets(config.train_per_class, config.test_per_class, config.seed, config.split, config.data_root,
-                      verify=config.verify_checksums)
+    sets = config.load_sets()
     def inputs(images):
         x = images.to(dtype) / 255
         if isinstance(config, RotationConfig):
@@ -117,12 +111,12 @@ def all_shifts(X: Tensor,  # (m, C, T) signals or (m, C, H, W) images
 
 # %% ../nbs/10b_invariance.ipynb #c015
 def invariant_network(d: dict, channels: int, config: InvarianceConfig) -> tuple:
-    "Lift with `channels` seeded random kernels (ReLU, onto the sphere) and construct the spectral ReduNet (Algorithm 3)."
+    "Lift with `channels` seeded random kernels (ReLU, onto the sphere) and construct the spectral ReduNet [ReduNet Algorithm 3]."
     _check_data(d, ("X_train", "y_train", "dims")), _check_config(config, InvarianceConfig)
     lift = Lifting(channels, config.kernel_size, dims=d["dims"], in_channels=d["X_train"].shape[1], nonlinearity="relu",
                    normalize_output=True, seed=config.seed, dtype=d["X_train"].dtype)
     net = SpectralReduNet(config.num_layers, config.eta, config.eps_sq, config.lam)
-    net.fit(lift(d["X_train"]), d["y_train"], num_classes=10)
+    net.fit(lift(d["X_train"]), d["y_train"], num_classes=config.num_classes)
     return lift, net
 
 def shifted_features(lift: nn.Module,  # the lifting of `invariant_network`
@@ -148,7 +142,7 @@ def cross_class_cosines(A: Tensor,  # (a, n) features (rows: samples)
                         B: Tensor,  # (b, n) features
                         yb: Tensor,  # (b,) labels
                        ) -> Tensor:  # (pairs,) |cos| of every pair with different labels
-    "|cos| between every row of A and every row of B of another class (the histograms of Fig. 16 c, g)."
+    "|cos| between every row of A and every row of B of another class (the histograms of [ReduNet Fig. 16 c, g])."
     A, B = check_features(A, "A", ndim=None), check_features(B, "B", ndim=None)
     check_labels(ya, "ya", m=A.shape[0]), check_labels(yb, "yb", m=B.shape[0])
     A, B = normalize(A.flatten(1)), normalize(B.flatten(1))
@@ -164,31 +158,32 @@ def best_shift_accuracy(Z_train: Tensor,  # (m, ...) training features (unshifte
                         Zs: Tensor,  # (q, S, ...) every shift of each sample to classify
                         y: Tensor,  # (q,) labels
                         r: int,  # rⱼ
+                        num_classes: Optional[int] = None,  # k (default: max label + 1)
                        ) -> float:
     "Nearest subspace fitted on `Z_train`; each sample takes the class of its best shift, so all its shifts get one label (cf. `nearsub_group` of the released code)."
     r, Zs = check_int(r, "r"), check_features(Zs, "Zs", ndim=None)
     if Zs.ndim < 3:
         raise ValueError(f"Zs must have shape (q, S, ...), every shift of each sample, got shape {tuple(Zs.shape)}")
     check_labels(y_train, "y_train", m=check_features(Z_train, "Z_train", ndim=None).shape[0]), check_labels(y, "y", m=Zs.shape[0])
-    ns = NearestSubspace(min(r, int(torch.bincount(y_train).min())), center=False).fit(Z_train.flatten(1), y_train, 10)
+    ns = NearestSubspace(min(r, int(torch.bincount(y_train).min())), center=False).fit(Z_train.flatten(1), y_train, num_classes)
     D = ns.distances(Zs.flatten(0, 1).flatten(1)).unflatten(0, tuple(Zs.shape[:2])).amin(1)   # (q, k)
     return accuracy(D.argmin(1), y)
 
-def ns_accuracy(Z_train, y_train, pairs: dict, r: int) -> dict:
+def ns_accuracy(Z_train, y_train, pairs: dict, r: int, num_classes: Optional[int] = None) -> dict:
     "Nearest-subspace accuracy (linear subspaces, as in the released code) fitted on `Z_train`, for each named (Z, y) pair."
     if not isinstance(pairs, Mapping):
         raise TypeError(f"pairs must be a dict of name: (Z, y), got {type(pairs).__name__}")
     r = check_int(r, "r")
     check_labels(y_train, "y_train", m=check_features(Z_train, "Z_train", ndim=None).shape[0])
-    ns = NearestSubspace(min(r, int(torch.bincount(y_train).min())), center=False).fit(Z_train.flatten(1), y_train, 10)
+    ns = NearestSubspace(min(r, int(torch.bincount(y_train).min())), center=False).fit(Z_train.flatten(1), y_train, num_classes)
     return {name: accuracy(ns.predict(Z.flatten(1)), y) for name, (Z, y) in pairs.items()}
 
 # %% ../nbs/10b_invariance.ipynb #c021
 def invariance_row(d: dict, channels: int, config: InvarianceConfig, keep: bool = False) -> dict:
-    "One column of Table 14/15: train, test, invariance-train and invariance-test accuracy, the rate curves, the |cos| histogram."
+    "One column of [ReduNet Table 14/15]: train, test, invariance-train and invariance-test accuracy, the rate curves, the |cos| histogram."
     keep, channels = check_bool(keep, "keep"), check_int(channels, "channels")
     _check_data(d, ("X_train", "y_train", "X_test", "y_test", "dims")), _check_config(config, InvarianceConfig)
-    start = time.perf_counter()
+    start, k = time.perf_counter(), config.num_classes
     lift, net = invariant_network(d, channels, config)
     y_tr, y_te = d["y_train"], d["y_test"]
     with torch.no_grad():
@@ -199,14 +194,14 @@ def invariance_row(d: dict, channels: int, config: InvarianceConfig, keep: bool 
     ys_tr, ys_te = y_tr.repeat_interleave(S), y_te.repeat_interleave(S)
     acc = ns_accuracy(Z_tr, y_tr, dict(train_acc=(Z_tr, y_tr), test_acc=(Z_te, y_te),
                                       invariance_train_acc=(Zs_tr.flatten(0, 1), ys_tr),
-                                      invariance_test_acc=(Zs_te.flatten(0, 1), ys_te)), config.num_components)
+                                      invariance_test_acc=(Zs_te.flatten(0, 1), ys_te)), config.num_components, k)
     acc.update(ns_accuracy(Zs_tr.flatten(0, 1), ys_tr, dict(augmented_test_acc=(Zs_te.flatten(0, 1), ys_te)),
-                           config.num_components))      # the classifier fitted on every shift of the training set
-    acc.update(best_shift_train_acc=best_shift_accuracy(Z_tr, y_tr, Zs_tr, y_tr, config.num_components),
-               best_shift_test_acc=best_shift_accuracy(Z_tr, y_tr, Zs_te, y_te, config.num_components))
+                           config.num_components, k))   # the classifier fitted on every shift of the training set
+    acc.update(best_shift_train_acc=best_shift_accuracy(Z_tr, y_tr, Zs_tr, y_tr, config.num_components, k),
+               best_shift_test_acc=best_shift_accuracy(Z_tr, y_tr, Zs_te, y_te, config.num_components, k))
     cos_Z = cross_class_cosines(Zs_tr.flatten(0, 1), ys_tr, Zs_te.flatten(0, 1), ys_te)
     cos_X = cross_class_cosines(Xs_tr.flatten(0, 1), ys_tr, Xs_te.flatten(0, 1), ys_te)
-    test_rates = net.rate_history(lift(d["X_test"]), y_te, num_classes=10)
+    test_rates = net.rate_history(lift(d["X_test"]), y_te, num_classes=k)
     row = dict(channels=channels, layers=len(net.layers), shifts=S, **acc,
                delta_r_train=[round(float(v), 5) for v in net.history[:, 2]],
                delta_r_test=[round(float(v), 5) for v in test_rates[:, 2]],
@@ -220,24 +215,24 @@ def invariance_row(d: dict, channels: int, config: InvarianceConfig, keep: bool 
     return row
 
 def plain_comparison(d: dict, config: InvarianceConfig) -> dict:
-    "The plain vector ReduNet (Algorithm 1) on the flattened unit inputs: accuracy on the test set as is and with all shifts."
+    "The plain vector ReduNet [ReduNet Algorithm 1] on the flattened unit inputs: accuracy on the test set as is and with all shifts."
     _check_data(d, ("X_train", "y_train", "X_test", "y_test")), _check_config(config, InvarianceConfig)
-    start = time.perf_counter()
+    start, k = time.perf_counter(), config.num_classes
     def flat(X):
         return normalize(X.flatten(1))
-    net = ReduNet(config.plain_layers, config.eta, config.eps_sq, config.lam).fit(flat(d["X_train"]), d["y_train"], num_classes=10)
+    net = ReduNet(config.plain_layers, config.eta, config.eps_sq, config.lam).fit(flat(d["X_train"]), d["y_train"], num_classes=k)
     Xs_te = all_shifts(d["X_test"], config.stride)
     with torch.no_grad():
         Z_tr, Z_te, Zs_te = net(flat(d["X_train"])), net(flat(d["X_test"])), net(flat(Xs_te.flatten(0, 1)))
     raw = ns_accuracy(flat(d["X_train"]), d["y_train"], dict(raw_test_acc=(flat(d["X_test"]), d["y_test"])),
-                      config.num_components)
+                      config.num_components, k)
     acc = ns_accuracy(Z_tr, d["y_train"], dict(test_acc=(Z_te, d["y_test"]),
                                                 invariance_test_acc=(Zs_te, d["y_test"].repeat_interleave(Xs_te.shape[1]))),
-                      config.num_components)
+                      config.num_components, k)
     return dict(layers=len(net.layers), dim=Z_tr.shape[1], **raw, **acc, seconds=round(time.perf_counter() - start, 3))
 
 def run_invariance(config: InvarianceConfig, device=None, keep: bool = False) -> dict:
-    "Table 14/15 rows for every channel count, and the plain-ReduNet comparison of the slides (`keep`: the last row's tensors too)."
+    "[ReduNet Table 14/15] rows for every channel count, and the plain-ReduNet comparison of the slides (`keep`: the last row's tensors too)."
     keep = check_bool(keep, "keep")
     d = invariance_data(config, device)
     last = len(config.channels_grid) - 1
@@ -252,8 +247,8 @@ def run_invariance(config: InvarianceConfig, device=None, keep: bool = False) ->
 
 # %% ../nbs/10b_invariance.ipynb #c037
 @dataclass
-class EquivarianceConfig(ExperimentConfig):
-    "Appendix E.6 (Fig. 30): the nearest training features of a translated test image carry the same translation."
+class EquivarianceConfig(MNISTConfig):
+    "[ReduNet Appendix E.6, Fig. 30]: the nearest training features of a translated test image carry the same translation."
     train_per_class: int = 6  # images per class that construct the network (paper: 50)
     test_per_class: int = 1  # test images per class used as queries (paper: the figure shows two)
     channels: int = 8  # lifted channels (paper: 16)
@@ -264,21 +259,17 @@ class EquivarianceConfig(ExperimentConfig):
     lam: float = 500.0  # λ
     shift: int = 7  # translations by 0 or ±shift pixels along each axis: 9 versions of every image
     top: int = 9  # neighbours per query
-    seed: int = 0
-    dtype: str = "float32"
-    data_root: Optional[str] = None  # MNIST folder (default: $REDUNET_DATA, else the user cache folder)
-    split: str = "test"  # 'test', 'official' or 'auto' (see `data.mnist_sets`)
-    verify_checksums: bool = True
 
     @classmethod
     def paper(cls) -> "EquivarianceConfig":
+        "50 construction images per class, 16 channels, L = 30."
         return cls(train_per_class=50, test_per_class=10, channels=16, num_layers=30, split="auto")
 
 # %% ../nbs/10b_invariance.ipynb #c038
 def canonical_shifts(X: Tensor,  # (m, C, H, W) images
                      shift: int,  # s pixels
                     ) -> tuple[Tensor, list]:  # (m, 9, C, H, W) and the 9 (row, column) shifts
-    "Every image cyclically translated by (a, b) with a, b ∈ {−s, 0, s}: the 9 augmentations of Appendix E.6."
+    "Every image cyclically translated by (a, b) with a, b ∈ {−s, 0, s}: the 9 augmentations of [ReduNet Appendix E.6]."
     s = check_int(shift, "shift")
     if check_tensor(X, "X").ndim != 4:
         raise ValueError(f"X must have shape (m, C, H, W), got shape {tuple(X.shape)}")
@@ -289,7 +280,7 @@ def top_neighbours(Q: Tensor,  # (q, n) query features
                    Z: Tensor,  # (m, n) reference features
                    top: int,  # neighbours per query
                   ) -> Tensor:  # (q, top) indices into Z, largest |⟨q, z⟩| first
-    "The `top` reference rows with the largest |cos| to each query (Fig. 30's ranking)."
+    "The `top` reference rows with the largest |cos| to each query ([ReduNet Fig. 30]'s ranking)."
     Q, Z, top = check_features(Q, "Q", min_samples=0), check_features(Z, "Z"), check_int(top, "top")
     if Q.shape[1] != Z.shape[1]:
         raise ValueError(f"Q must have n={Z.shape[1]} features like Z, got shape {tuple(Q.shape)}")
@@ -304,11 +295,9 @@ def run_equivariance(config: EquivarianceConfig, device=None, keep: bool = False
     "Construct the 2D spectral ReduNet on unshifted images, then rank all 9 shifts of every training image for every shifted query."
     _check_config(config, EquivarianceConfig)
     keep = check_bool(keep, "keep")
-    d = invariance_data(TranslationConfig(train_per_class=config.train_per_class, test_per_class=config.test_per_class,
-                                          seed=config.seed, dtype=config.dtype, data_root=config.data_root, split=config.split,
-                                          verify_checksums=config.verify_checksums), device)
+    d = invariance_data(TranslationConfig(**config.data_fields()), device)       # the same draw, as 28×28 images
     cfg = InvarianceConfig(kernel_size=config.kernel_size, num_layers=config.num_layers, eps_sq=config.eps_sq,
-                           eta=config.eta, lam=config.lam, seed=config.seed)
+                           eta=config.eta, lam=config.lam, **config.data_fields())
     lift, net = invariant_network(d, config.channels, cfg)
     Xs_tr, shifts = canonical_shifts(d["X_train"], config.shift)
     Xs_te, _ = canonical_shifts(d["X_test"], config.shift)
@@ -333,13 +322,13 @@ def run_equivariance(config: EquivarianceConfig, device=None, keep: bool = False
 @register_experiment("rotation", RotationConfig, "Rotation-invariant ReduNet on polar MNIST: channel sweep and plain ReduNet",
                      "ReduNet (JMLR 2022) §5.2 Fig. 16(a–d), Appendix E.2 Table 14; slides' invariant-vs-plain table")
 def run_rotation(config: RotationConfig, device=None) -> dict:
-    "Table 14 (one row per channel count), Fig. 16(c, d) data, and the plain vector ReduNet on the same polar signals."
+    "[ReduNet Table 14] (one row per channel count), [ReduNet Fig. 16(c, d)] data, and the plain vector ReduNet on the same polar signals."
     _check_config(config, RotationConfig)
     return run_invariance(config, device)
 
 @register_experiment("translation", TranslationConfig, "Translation-invariant ReduNet on MNIST on the torus: channel sweep and plain ReduNet",
                      "ReduNet (JMLR 2022) §5.2 Fig. 16(e–h), Appendix E.3 Table 15; slides' invariant-vs-plain table")
 def run_translation(config: TranslationConfig, device=None) -> dict:
-    "Table 15 (one row per channel count), Fig. 16(g, h) data, and the plain vector ReduNet on the same images."
+    "[ReduNet Table 15] (one row per channel count), [ReduNet Fig. 16(g, h)] data, and the plain vector ReduNet on the same images."
     _check_config(config, TranslationConfig)
     return run_invariance(config, device)

@@ -32,7 +32,7 @@ def inverse_scaled_gram(X: Tensor,  # (..., s, n) a batch of s sample rows in R�
 def expansion_operator(Z: Tensor,  # (m, n) features, rows are samples
                        eps_sq: float,  # ε², the squared distortion
                       ) -> Tensor:  # (n, n), symmetric positive definite
-    "The expansion operator E = α(I + αZZ*)⁻¹, α = n/(mε²), of eq. (14) (code: α(Iₙ + α ZᵀZ)⁻¹)."
+    "The expansion operator E = α(I + αZZ*)⁻¹, α = n/(mε²), of [ReduNet eq. 14] (code: α(Iₙ + α ZᵀZ)⁻¹)."
     Z = check_features(Z)
     eps_sq = check_eps_sq(eps_sq)
     m, n = Z.shape
@@ -48,7 +48,7 @@ def literal_expansion_operator(Z: Tensor, eps_sq: float) -> Tensor:
 
 # %% ../nbs/03_gradient_operators.ipynb #c017
 def _compression(Z: Tensor, Pi: Tensor, alphas: Tensor) -> Tensor:
-    "All Cʲ `(k, n, n)` of eq. (15) from the padded class batch, with one batched factorisation."
+    "All Cʲ `(k, n, n)` of [ReduNet eq. 15] from the padded class batch, with one batched factorisation."
     return inverse_scaled_gram(class_samples(Z, Pi), alphas)
 
 def compression_operators(Z: Tensor,  # (m, n) features, rows are samples
@@ -56,12 +56,12 @@ def compression_operators(Z: Tensor,  # (m, n) features, rows are samples
                           eps_sq: float,  # ε², the squared distortion
                           num_classes: Optional[int] = None,  # k, for integer labels
                          ) -> Tensor:  # (k, n, n), symmetric; zero for an empty class
-    "The compression operators Cʲ = αⱼ(I + αⱼZΠʲZ*)⁻¹ of eq. (15), all classes at once (zero for an empty class)."
+    "The compression operators Cʲ = αⱼ(I + αⱼZΠʲZ*)⁻¹ of [ReduNet eq. 15], all classes at once (zero for an empty class)."
     Z, Pi, eps_sq = _prepare(Z, membership, eps_sq, num_classes)
     return _compression(Z, Pi, _coefficients(Pi, Z.shape[1], eps_sq).alphas)
 
 class Operators(NamedTuple):
-    "The operators of the gradient (16): E `(n, n)`, Cʲ `(k, n, n)` and the weights γⱼ `(k,)`."
+    "The operators of the gradient [ReduNet eq. 16]: E `(n, n)`, Cʲ `(k, n, n)` and the weights γⱼ `(k,)`."
     E: Tensor
     C: Tensor
     gammas: Tensor
@@ -71,7 +71,7 @@ def gradient_operators(Z: Tensor,  # (m, n) features, rows are samples
                        eps_sq: float,  # ε², the squared distortion
                        num_classes: Optional[int] = None,  # k, for integer labels
                       ) -> Operators:
-    "E (eq. 14), all Cʲ (eq. 15) and γⱼ (eq. 12) from one validation: the weights of one ReduNet layer."
+    "E [ReduNet eq. 14], all Cʲ [ReduNet eq. 15] and γⱼ [ReduNet eq. 12] from one validation: the weights of one ReduNet layer."
     return _layer_operators(*_prepare(Z, membership, eps_sq, num_classes))
 
 def _layer_operators(Z: Tensor,  # (m, n) features, already checked
@@ -101,12 +101,12 @@ def literal_compression_operators(Z: Tensor, Pi: Tensor, eps_sq: float) -> Tenso
 
 # %% ../nbs/03_gradient_operators.ipynb #c023
 class GradientTerms(NamedTuple):
-    "The two terms of eq. (16), batch first; the gradient is `expansion - compression`."
+    "The two terms of [ReduNet eq. 16], batch first; the gradient is `expansion - compression`."
     expansion: Tensor  # (m, n) rows zᵢᵀE (paper: EZ)
     compression: Tensor  # (m, n) rows Σⱼ γⱼπᵢⱼ zᵢᵀCʲ (paper: Σⱼ γⱼCʲZΠʲ)
 
 def _gradient_terms(Z: Tensor, Pi: Tensor, eps_sq: float) -> GradientTerms:
-    "Both terms of eq. (16) for validated (Z, Π, ε²), all classes batched: the kernel's push-through on each factor."
+    "Both terms of [ReduNet eq. 16] for validated (Z, Π, ε²), all classes batched: the kernel's push-through on each factor."
     coef = _coefficients(Pi, Z.shape[1], eps_sq)
     return GradientTerms(*row_gradients(Pi, coef, factor(Z, coef.alpha), factor(class_samples(Z, Pi), coef.alphas)))
 
@@ -115,7 +115,7 @@ def gradient_terms(Z: Tensor,  # (m, n) features, rows are samples
                    eps_sq: float,  # ε², the squared distortion
                    num_classes: Optional[int] = None,  # k, for integer labels
                   ) -> GradientTerms:
-    "The expansion term EZ (eq. 14) and the compression term Σⱼ γⱼCʲZΠʲ (eq. 15) of the gradient (16), `(m, n)` each."
+    "The expansion term EZ [ReduNet eq. 14] and the compression term Σⱼ γⱼCʲZΠʲ [ReduNet eq. 15] of the gradient [ReduNet eq. 16], `(m, n)` each."
     return _gradient_terms(*_prepare(Z, membership, eps_sq, num_classes))
 
 def rate_reduction_gradient(Z: Tensor,  # (m, n) features, rows are samples
@@ -123,7 +123,7 @@ def rate_reduction_gradient(Z: Tensor,  # (m, n) features, rows are samples
                             eps_sq: float,  # ε², the squared distortion
                             num_classes: Optional[int] = None,  # k, for integer labels
                            ) -> Tensor:  # (m, n), the paper's ∂ΔR/∂Z transposed
-    "The gradient ∂ΔR/∂Z = EZ − Σⱼ γⱼCʲZΠʲ of eq. (16) in closed form, batch first `(m, n)`."
+    "The gradient ∂ΔR/∂Z = EZ − Σⱼ γⱼCʲZΠʲ of [ReduNet eq. 16] in closed form, batch first `(m, n)`."
     t = gradient_terms(Z, membership, eps_sq, num_classes)
     return t.expansion - t.compression
 
@@ -142,7 +142,7 @@ def literal_rate_reduction_gradient(Z: Tensor, Pi: Tensor, eps_sq: float) -> Ten
 
 # %% ../nbs/03_gradient_operators.ipynb #c046
 def _ascent_step(Z: Tensor, Pi: Tensor, eps_sq: float, eta: float) -> Tensor:
-    "One step of eq. (13) for validated inputs."
+    "One step of [ReduNet eq. 13] for validated inputs."
     t = _gradient_terms(Z, Pi, eps_sq)
     return _normalize(Z + eta * (t.expansion - t.compression))
 
@@ -152,7 +152,7 @@ def gradient_ascent_step(Z: Tensor,  # (m, n) features, rows are samples
                          eta: float,  # η > 0, the step size
                          num_classes: Optional[int] = None,  # k, for integer labels
                         ) -> Tensor:  # (m, n), rows on the unit sphere
-    "One step of projected gradient ascent Z ← P_{Sⁿ⁻¹}(Z + η ∂ΔR/∂Z) of eq. (13)."
+    "One step of projected gradient ascent Z ← P_{Sⁿ⁻¹}(Z + η ∂ΔR/∂Z) of [ReduNet eq. 13]."
     Z, Pi, eps_sq = _prepare(Z, membership, eps_sq, num_classes)
     return _ascent_step(Z, Pi, eps_sq, check_positive(eta, "eta"))
 
@@ -170,7 +170,7 @@ def gradient_ascent(Z: Tensor,  # (m, n) features; projected onto the sphere fir
                     num_classes: Optional[int] = None,  # k, for integer labels
                     keep_path: bool = True,  # keep every iterate (memory: (steps + 1)·m·n)
                    ) -> Ascent:
-    "`steps` steps of projected gradient ascent on ΔR (eq. 13) from Z₁ = Z on the sphere, with the ΔR history."
+    "`steps` steps of projected gradient ascent on ΔR [ReduNet eq. 13] from Z₁ = Z on the sphere, with the ΔR history."
     Z, Pi, eps_sq = _prepare(Z, membership, eps_sq, num_classes)
     eta = check_positive(eta, "eta")
     steps, keep_path = check_int(steps, "steps", low=0), check_bool(keep_path, "keep_path")

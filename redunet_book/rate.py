@@ -32,7 +32,7 @@ def logdet_scaled_gram(X: Tensor,  # (..., s, n) a batch of s rows in Rⁿ
 def coding_rate(Z: Tensor,  # (m, n) features, rows are samples
                 eps_sq: float,  # ε², the squared distortion
                ) -> Tensor:  # scalar, nats
-    "The coding rate R(Z, ε) = ½ log det(I + n/(mε²) ZZ*) of eq. (7)."
+    "The coding rate R(Z, ε) = ½ log det(I + n/(mε²) ZZ*) of [ReduNet eq. 7]."
     Z = check_features(Z)
     eps_sq = check_eps_sq(eps_sq)
     m, n = Z.shape
@@ -58,22 +58,24 @@ def class_slots(Pi: Tensor) -> tuple[Tensor, Tensor, Tensor, int]:
     s = int(counts.max()) if counts.numel() else 0
     return j, i, pos, s
 
-def class_samples(Z: Tensor, Pi: Tensor) -> Tensor:
+def class_samples(Z: Tensor, Pi: Tensor,
+                  slots: Optional[tuple] = None,  # `class_slots(Pi)`, when the caller has it already
+                 ) -> Tensor:
     "Zero-padded batch `(k, s, n)` of the rows √πᵢⱼ·zᵢ with πᵢⱼ > 0 of each class j (s = largest class support)."
     check_tensor(Pi, "Pi")
-    j, i, pos, s = class_slots(Pi)
+    j, i, pos, s = class_slots(Pi) if slots is None else slots
     k, n = Pi.shape[1], Z.shape[1]
     rows = Pi[i, j].sqrt()[:, None] * Z.index_select(0, i)      # row gathers: cheap forward and backward
     return Z.new_zeros(k * s, n).index_copy(0, j * s + pos, rows).view(k, s, n)
 
 class RateCoefficients(NamedTuple):
-    "The scalars of eq. (12): α = n/(mε²), and per class αⱼ = n/(tr(Πʲ)ε²) (0 if empty) and γⱼ = tr(Πʲ)/m."
+    "The scalars of [ReduNet eq. 12]: α = n/(mε²), and per class αⱼ = n/(tr(Πʲ)ε²) (0 if empty) and γⱼ = tr(Πʲ)/m."
     alpha: float
     alphas: Tensor  # (k,)
     gammas: Tensor  # (k,)
 
 def _coefficients(Pi: Tensor, n: int, eps_sq: float) -> RateCoefficients:
-    "α, αⱼ, γⱼ of eq. (12) from a validated membership matrix Π `(m, k)`; αⱼ = 0 for an empty class."
+    "α, αⱼ, γⱼ of [ReduNet eq. 12] from a validated membership matrix Π `(m, k)`; αⱼ = 0 for an empty class."
     m = Pi.shape[0]
     tr = Pi.sum(0)                                               # (k,) tr(Πʲ)
     alphas = torch.where(tr > 0, n / (tr.clamp_min(torch.finfo(Pi.dtype).tiny) * eps_sq), torch.zeros_like(tr))
@@ -82,12 +84,12 @@ def _coefficients(Pi: Tensor, n: int, eps_sq: float) -> RateCoefficients:
 def class_grams(Z: Tensor,  # (m, n) features
                 Pi: Tensor,  # (m, k) membership matrix
                ) -> Tensor:  # (k, n, n)
-    "ZΠʲZ* of eq. (8) for every class, from all samples: linear in Π, so it has a derivative in πᵢⱼ at πᵢⱼ = 0."
+    "ZΠʲZ* of [ReduNet eq. 8] for every class, from all samples: linear in Π, so it has a derivative in πᵢⱼ at πᵢⱼ = 0."
     check_tensor(Pi, "Pi")
     return (Pi.mT[:, :, None] * Z).mT @ Z
 
 def _class_terms(Z: Tensor, Pi: Tensor, eps_sq: float) -> Tensor:
-    "Per-class terms tr(Πʲ)/(2m) log det(I + n/(tr(Πʲ)ε²) ZΠʲZ*) of eq. (8), `(k,)`."
+    "Per-class terms tr(Πʲ)/(2m) log det(I + n/(tr(Πʲ)ε²) ZΠʲZ*) of [ReduNet eq. 8], `(k,)`."
     coef = _coefficients(Pi, Z.shape[1], eps_sq)
     if Pi.requires_grad and torch.is_grad_enabled():             # differentiated in Π: the form linear in πᵢⱼ
         return coef.gammas / 2 * logdet(factor_matrix(class_grams(Z, Pi), coef.alphas))
@@ -107,7 +109,7 @@ def rate_coefficients(Z: Tensor,  # (m, n) features, rows are samples
                       eps_sq: float,  # ε², the squared distortion
                       num_classes: Optional[int] = None,  # k, for integer labels
                      ) -> RateCoefficients:
-    "The coefficients α, αⱼ, γⱼ of ΔR in eq. (12); αⱼ = 0 for an empty class."
+    "The coefficients α, αⱼ, γⱼ of ΔR in [ReduNet eq. 12]; αⱼ = 0 for an empty class."
     Z, Pi, eps_sq = _prepare(Z, membership, eps_sq, num_classes)
     return _coefficients(Pi, Z.shape[1], eps_sq)
 
@@ -117,7 +119,7 @@ def class_coding_rate(Z: Tensor,  # (m, n) features, rows are samples
                       num_classes: Optional[int] = None,  # k, for integer labels
                       reduction: str = "sum",  # 'sum' → scalar Rc, 'none' → the k terms (k,)
                      ) -> Tensor:
-    "The rate of the parts Rc(Z, ε | Π) of eq. (8): a scalar, or its k per-class terms."
+    "The rate of the parts Rc(Z, ε | Π) of [ReduNet eq. 8]: a scalar, or its k per-class terms."
     if reduction not in ("sum", "none"):
         raise ValueError(f"reduction must be 'sum' or 'none', got {reduction!r}")
     terms = _class_terms(*_prepare(Z, membership, eps_sq, num_classes))
@@ -134,22 +136,23 @@ def row_gradients(Pi: Tensor,  # (m, k) membership matrix
                   coef: RateCoefficients,  # α, αⱼ, γⱼ
                   f: Factor,  # the kernel's factor of I + αZᵀZ (rows Z)
                   fc: Factor,  # the kernel's factor of I + αⱼXⱼᵀXⱼ for the class rows X = class_samples(Z, Π)
+                  slots: Optional[tuple] = None,  # `class_slots(Pi)`, when the caller has it already
                  ) -> tuple[Tensor, Tensor]:  # (m, n) each
     "Rows of ∂R/∂Z (zᵢᵀE) and of ∂Rᶜ/∂Z (Σⱼ γⱼπᵢⱼ zᵢᵀCʲ), [ReduNet eqs. 14–16], from the factors a forward pass made."
     check_tensor(Pi, "Pi")
-    j, i, pos, _ = class_slots(Pi)
+    j, i, pos, _ = class_slots(Pi) if slots is None else slots
     Y = apply_rows(fc)                                           # (k, s, n) rows √πᵢⱼ zᵢᵀCʲ, push-through
     w = coef.gammas[j] * Pi[i, j].sqrt()                         # γⱼ√πᵢⱼ: w·Y = γⱼπᵢⱼ zᵢᵀCʲ
     return apply_rows(f), torch.zeros_like(f.X).index_add_(0, i, w[:, None] * Y[j, pos])
 
 class _RateTerms(torch.autograd.Function):
-    "R and Rᶜ of [ReduNet eqs. 7–8] with the closed-form gradient in Z of eq. (16) as backward (Π held fixed)."
+    "R and Rᶜ of [ReduNet eqs. 7–8] with the closed-form gradient in Z of [ReduNet eq. 16] as backward (Π held fixed)."
     @staticmethod
     def forward(ctx, Z: Tensor, Pi: Tensor, eps_sq: float):
-        coef = _coefficients(Pi, Z.shape[1], eps_sq)
-        X = class_samples(Z, Pi)                                 # (k, s, n) rows √πᵢⱼ zᵢ
+        coef, slots = _coefficients(Pi, Z.shape[1], eps_sq), class_slots(Pi)
+        X = class_samples(Z, Pi, slots)                          # (k, s, n) rows √πᵢⱼ zᵢ
         f, fc = factor(Z, coef.alpha), factor(X, coef.alphas)
-        ctx.parts = (Pi, coef, f, fc)
+        ctx.parts = (Pi, coef, f, fc, slots)
         ctx.mark_non_differentiable(Pi)
         return 0.5 * logdet(f), (coef.gammas / 2 * logdet(fc)).sum()
 
@@ -179,7 +182,7 @@ def rate_terms(Z: Tensor,  # (m, n) features, rows are samples
                eps_sq: float,  # ε², the squared distortion
                num_classes: Optional[int] = None,  # k, for integer labels
               ) -> Rates:
-    "R (eq. 7), Rc (eq. 8) and ΔR = R − Rc (eqs. 9, 12) in one pass."
+    "R [ReduNet eq. 7], Rc [ReduNet eq. 8] and ΔR = R − Rc [ReduNet eqs. 9, 12] in one pass."
     if torch.compiler.is_compiling():                            # under torch.compile: no host synchronisation
         return _traced_rates(Z, membership, check_eps_sq(eps_sq), num_classes)
     return _rates(*_prepare(Z, membership, eps_sq, num_classes))
@@ -201,7 +204,7 @@ def rate_reduction(Z: Tensor,  # (m, n) features, rows are samples
                    eps_sq: float,  # ε², the squared distortion
                    num_classes: Optional[int] = None,  # k, for integer labels
                   ) -> Tensor:  # scalar, nats
-    "The rate reduction ΔR(Z, Π, ε) = R(Z, ε) − Rc(Z, ε | Π) of eqs. (9) and (12)."
+    "The rate reduction ΔR(Z, Π, ε) = R(Z, ε) − Rc(Z, ε | Π) of [ReduNet eqs. 9, 12]."
     return rate_terms(Z, membership, eps_sq, num_classes).delta
 
 # %% ../nbs/01_coding_rate.ipynb #c029

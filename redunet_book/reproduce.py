@@ -21,10 +21,11 @@ from typing import Mapping, Optional, Sequence
 import torch
 
 from .core import SCALES, check_choice, get_scale, resolve_device
-from .experiments import EXPERIMENTS, ExperimentConfig, annotation_name, get_experiment, run_experiment
+from .experiments import EXPERIMENTS, ExperimentConfig, MNISTConfig, annotation_name, get_experiment, run_experiment
 from .fetch import DATA_ENV, data_folder, find_mnist, program_name
 from . import finetune as _finetune  # noqa: F401  registers table2
 from . import invariance as _invariance  # noqa: F401  registers rotation, translation, equivariance
+from . import featurizers as _featurizers  # noqa: F401  registers vmcr2-mnist (after them: the order of the chapters)
 
 # %% auto #0
 __all__ = ['COMMIT_ENV', 'git_revision', 'device_description', 'run_metadata', 'parse_override', 'result_path', 'check_device',
@@ -168,12 +169,12 @@ def check_device(device: Optional[str]) -> torch.device:
     return dev
 
 def check_data(config) -> None:
-    "For an MNIST experiment (a `data_root` field): the splits it will read must be found, else a FileNotFoundError saying what to do."
+    "For an MNIST experiment (an `MNISTConfig`): the splits it will read must be found, else a FileNotFoundError saying what to do."
     if not isinstance(config, ExperimentConfig):
         raise TypeError(f"config must be an ExperimentConfig, got {type(config).__name__}")
-    if not hasattr(config, "data_root"):
+    if not isinstance(config, MNISTConfig):
         return
-    needed = ["test"] + (["train"] if getattr(config, "split", "test") == "official" else [])
+    needed = ["test"] + (["train"] if config.split == "official" else [])
     for split in needed:
         if find_mnist(split, config.data_root) is None:
             raise FileNotFoundError(f"MNIST {split} split not found in {data_folder(config.data_root)}: run `make data` "
@@ -201,7 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
     "The argument parser of `python -m redunet_book.reproduce`."
     p = ArgumentParser(prog=program_name("redunet_book.reproduce", "redunet-reproduce"),
                        description="Run one registered redunet-book experiment and write results/NAME.json.")
-    p.add_argument("name", nargs="?", help="experiment name, or 'list'")
+    p.add_argument("name", nargs="?", help=f"experiment name ({', '.join(EXPERIMENTS)}), or 'list'")
     p.add_argument("--list", action="store_true", help="list the registered experiments and exit")
     p.add_argument("--scale", choices=SCALES, default=None, help="book (default, or $REDUNET_BOOK_SCALE) or paper")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, … (default: cuda if available)")

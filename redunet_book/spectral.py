@@ -22,8 +22,8 @@ from .vector import LayerwiseNet, check_input_dtype, soft_membership
 
 # %% auto #0
 __all__ = ['FORMS', 'check_signals', 'frequency_shape', 'spectral_weights', 'to_spectral', 'from_spectral', 'scaled_inverse',
-           'SpectralOperators', 'class_spectra', 'spectral_operators', 'rate_terms_circ', 'rate_reduction_circ',
-           'SpectralReduLayer', 'SpectralReduNet', 'invariant_nearest_subspace']
+           'SpectralOperators', 'spectral_class_samples', 'spectral_operators', 'rate_terms_circ',
+           'rate_reduction_circ', 'SpectralReduLayer', 'SpectralReduNet', 'invariant_nearest_subspace']
 
 # %% ../nbs/06_spectral_1d.ipynb #c005
 def check_signals(Z, name: str = "Z") -> Tensor:
@@ -58,7 +58,7 @@ def _spatial_dims(ndim: int) -> tuple:
 def to_spectral(Z: Tensor,  # (m, C, T) or (m, C, H, W) real signals
                 half: bool = True,  # rfftn half spectrum (else the full fftn)
                ) -> Tensor:  # (m, F, C) complex, V[i, p] = DFT(z̄ᵢ)(p)ᵀ
-    "The unnormalised DFT of every channel of every sample (eqs. 98, 105), frequencies flattened, channels last."
+    "The unnormalised DFT of every channel of every sample [ReduNet eqs. 98, 105], frequencies flattened, channels last."
     check_tensor(Z, "Z"), check_bool(half, "half")
     dims = _spatial_dims(Z.ndim)
     V = torch.fft.rfftn(Z, dim=dims) if half else torch.fft.fftn(Z, dim=dims)
@@ -68,7 +68,7 @@ def from_spectral(V: Tensor,  # (m, F, C) complex spectra (half or full)
                   shape: tuple,  # spatial shape (T,) or (H, W) of the signals
                   half: bool = True,  # V holds the rfftn half spectrum
                  ) -> Tensor:  # (m, C, *shape) real
-    "The inverse of `to_spectral` (eq. 100): real signals from their (half) spectra."
+    "The inverse of `to_spectral` [ReduNet eq. 100]: real signals from their (half) spectra."
     check_tensor(V, "V"), check_bool(half, "half")
     m, F, C = V.shape
     X = V.mT.reshape(m, C, *frequency_shape(shape, half))
@@ -89,17 +89,17 @@ def scaled_inverse(X: Tensor,  # (..., s, C) complex rows xᵢᵀ = conj(vᵢ)�
 
 # %% ../nbs/06_spectral_1d.ipynb #c015
 class SpectralOperators(NamedTuple):
-    "The operators of one spectral layer (eq. 47) and the rates of the features they were built from."
+    "The operators of one spectral layer [ReduNet eq. 47] and the rates of the features they were built from."
     E: Optional[Tensor]  # (F, C, C) dense Ē(p), or (F, s, C) Woodbury factor
     C: Optional[Tensor]  # (k, F, C, C) dense C̄ʲ(p), or (k, F, s, C) Woodbury factors
     alpha: Tensor  # () α = C/(mε²)
     alphas: Tensor  # (k,) αⱼ = C/(tr(Πʲ)ε²), 0 for an empty class
     gammas: Tensor  # (k,) γⱼ = tr(Πʲ)/m
-    rates: Rates  # R, Rc, ΔR of eq. (46) (divided by T)
+    rates: Rates  # R, Rc, ΔR of [ReduNet eq. 46] (divided by T)
 
-def class_spectra(V: Tensor,  # (m, F, C) spectra
-                  Pi: Tensor,  # (m, k) membership matrix
-                 ) -> Tensor:  # (k, F, s, C) rows √πᵢⱼ·vᵢ(p)ᵀ, zero-padded to the largest class support s
+def spectral_class_samples(V: Tensor,  # (m, F, C) spectra
+                           Pi: Tensor,  # (m, k) membership matrix
+                          ) -> Tensor:  # (k, F, s, C) rows √πᵢⱼ·vᵢ(p)ᵀ, zero-padded to the largest class support s
     "The padded per-class batch of `rate.class_samples`, for spectra: frequencies second, so one factorisation covers (class, frequency)."
     check_tensor(V, "V"), check_tensor(Pi, "Pi")
     m, F, C = V.shape
@@ -113,13 +113,13 @@ def spectral_operators(V: Tensor,  # (m, F, C) spectra of the features (to_spect
                        form: str = "auto",  # 'auto' (Woodbury when fewer samples than channels) or 'dense'
                        operators: bool = True,  # False: only the rates
                       ) -> SpectralOperators:
-    "Step 1 of Algorithm 3: Ē(p) and all C̄ʲ(p) of eq. (47), batched over (class, frequency), and the rates of eq. (46)."
+    "Step 1 of [ReduNet Algorithm 3]: Ē(p) and all C̄ʲ(p) of [ReduNet eq. 47], batched over (class, frequency), and the rates of [ReduNet eq. 46]."
     check_bool(operators, "operators")
     m, F, C = V.shape
     coef = _coefficients(Pi, C, eps_sq)
     alpha = torch.tensor(coef.alpha, dtype=weights.dtype, device=V.device)
     E, ld = scaled_inverse(V.conj().transpose(0, 1), alpha.expand(F), form, operators)
-    Cs, ld_c = scaled_inverse(class_spectra(V, Pi).conj(), coef.alphas[:, None].expand(-1, F), form, operators)
+    Cs, ld_c = scaled_inverse(spectral_class_samples(V, Pi).conj(), coef.alphas[:, None].expand(-1, F), form, operators)
     R = (weights * ld).sum() / (2 * T)
     Rc = (coef.gammas * (weights * ld_c).sum(1)).sum() / (2 * T)
     return SpectralOperators(E, Cs, alpha, coef.alphas, coef.gammas, Rates(R, Rc, R - Rc))
@@ -139,7 +139,7 @@ def rate_terms_circ(Z: Tensor,  # (m, C, T) signals or (m, C, H, W) images
                     num_classes: Optional[int] = None,  # k, for integer labels
                     half: bool = True,  # half spectrum (rfftn) or full (fftn)
                    ) -> Rates:  # R, Rc, ΔR (nats), each the family's rate divided by T
-    "R, Rc and ΔR_circ = R − Rc of the shift families (eq. 46 for 1D, eq. 137 for 2D), computed per frequency."
+    "R, Rc and ΔR_circ = R − Rc of the shift families ([ReduNet eq. 46] for 1D, [ReduNet eq. 137] for 2D), computed per frequency."
     check_bool(half, "half")
     Z, Pi, eps_sq = _prepare_circ(Z, membership, eps_sq, num_classes)
     shape = tuple(Z.shape[2:])
@@ -151,12 +151,12 @@ def rate_reduction_circ(Z: Tensor,  # (m, C, T) signals or (m, C, H, W) images
                         eps_sq: float,  # ε², the squared distortion
                         num_classes: Optional[int] = None,  # k, for integer labels
                        ) -> Tensor:  # scalar, nats
-    "The shift-invariant rate reduction ΔR_circ(Z̄, Π) = ΔR(circ(Z̄), Π̄)/T of eq. (46) (eq. 137 for images)."
+    "The shift-invariant rate reduction ΔR_circ(Z̄, Π) = ΔR(circ(Z̄), Π̄)/T of [ReduNet eq. 46] ([ReduNet eq. 137] for images)."
     return rate_terms_circ(Z, membership, eps_sq, num_classes).delta
 
 # %% ../nbs/06_spectral_1d.ipynb #c020
 class SpectralReduLayer(nn.Module):
-    "One spectral ReduNet layer (eq. 52): per frequency, v ← v + η(Ē(p)v − Σⱼ γⱼπ̂ʲC̄ʲ(p)v), then onto the sphere."
+    "One spectral ReduNet layer [ReduNet eq. 52]: per frequency, v ← v + η(Ē(p)v − Σⱼ γⱼπ̂ʲC̄ʲ(p)v), then onto the sphere."
     def __init__(self, shape: tuple, channels: int, k: int, eta: float, lam: float, half: bool = True,
                  E_rows: Optional[int] = None, C_rows: Optional[int] = None,
                  dtype: torch.dtype = torch.float32, device=None):
@@ -200,14 +200,14 @@ def _expand(self: SpectralReduLayer, V: Tensor) -> Tensor:
 
 @method_of(SpectralReduLayer, "responses")
 def _responses(self: SpectralReduLayer, V: Tensor) -> Tensor:
-    "The projections P̄ʲ: C̄ʲ(p)v(p) for every sample, class and frequency (Algorithm 3, line 12), `(m, F, C)` → `(m, k, F, C)`."
+    "The projections P̄ʲ: C̄ʲ(p)v(p) for every sample, class and frequency ([ReduNet Algorithm 3], line 12), `(m, F, C)` → `(m, k, F, C)`."
     k, F = self.C.shape[:2]
     out = apply_operator(self.C, self.alphas[:, None].expand(k, F), V.transpose(0, 1).expand(k, -1, -1, -1))
     return out.permute(2, 0, 1, 3)
 
 @method_of(SpectralReduLayer, "membership_from_responses")
 def _estimated_membership_spectral(self: SpectralReduLayer, P: Tensor) -> Tensor:
-    "π̂ʲ = softmax(−λ‖P̄ʲ‖) of Algorithm 3, line 17 (eq. 23), from the responses `(m, k, F, C)`; norms in the signal domain."
+    "π̂ʲ = softmax(−λ‖P̄ʲ‖) of [ReduNet Algorithm 3], line 17 [ReduNet eq. 23], from the responses `(m, k, F, C)`; norms in the signal domain."
     scale = (self.weights / math.prod(self.shape)).sqrt().to(P.dtype)[:, None]
     return soft_membership((P * scale).flatten(2), self.lam, self.gammas > 0)
 
@@ -216,13 +216,13 @@ def _compression_labels(self: SpectralReduLayer, V: Tensor, Pi: Tensor) -> Tenso
     "Σⱼ γⱼπᵢⱼC̄ʲ(p)vᵢ(p) with a known membership Π `(m, k)`: each class operator applied to its own samples only."
     k, F = self.C.shape[:2]
     j, i, pos, _ = class_slots(Pi)
-    Y = apply_operator(self.C, self.alphas[:, None].expand(k, F), class_spectra(V, Pi))
+    Y = apply_operator(self.C, self.alphas[:, None].expand(k, F), spectral_class_samples(V, Pi))
     w = (self.gammas[j] * Pi[i, j].sqrt()).to(V.dtype)           # γⱼ√πᵢⱼ, the rows of Y already carry √πᵢⱼ
     return torch.zeros_like(V).index_add_(0, i, w[:, None, None] * Y[j, :, pos])
 
 @method_of(SpectralReduLayer, "increment")
 def _increment(self: SpectralReduLayer, V: Tensor, Pi: Optional[Tensor] = None, chunk: int = 2 ** 22) -> Tensor:
-    "Ē(p)v − Σⱼ γⱼπʲC̄ʲ(p)v for spectra `(m, F, C)`: with the true Π `(m, k)` if given, else with π̂ (Algorithm 3), in sample chunks."
+    "Ē(p)v − Σⱼ γⱼπʲC̄ʲ(p)v for spectra `(m, F, C)`: with the true Π `(m, k)` if given, else with π̂ ([ReduNet Algorithm 3]), in sample chunks."
     if Pi is not None:
         return self.expand(V) - _compression_labels(self, V, Pi)
     k, F, _, C = self.C.shape
@@ -237,7 +237,7 @@ def _increment(self: SpectralReduLayer, V: Tensor, Pi: Optional[Tensor] = None, 
 
 @method_of(SpectralReduLayer, "step")
 def _step(self: SpectralReduLayer, V: Tensor, Pi: Optional[Tensor] = None) -> Tensor:
-    "Algorithm 3, line 20 for spectra `(m, F, C)`: v + η·increment, projected onto the sphere by Parseval (‖z‖² = Σ_p w_p|v(p)|²/T)."
+    "[ReduNet Algorithm 3], line 20 for spectra `(m, F, C)`: v + η·increment, projected onto the sphere by Parseval (‖z‖² = Σ_p w_p|v(p)|²/T)."
     U = V + self.eta * self.increment(V, Pi)
     sq = (self.weights[:, None] * (U.real ** 2 + U.imag ** 2)).sum((1, 2)) / math.prod(self.shape)
     return U / sq.sqrt()[:, None, None].to(U.dtype)
@@ -253,13 +253,13 @@ def _check_input(self: SpectralReduLayer, Z: Tensor) -> Tensor:
 
 @method_of(SpectralReduLayer, "forward")
 def _forward_layer(self: SpectralReduLayer, Z: Tensor, Pi: Optional[Tensor] = None) -> Tensor:
-    "The layer on signals `(m, C, *shape)` → `(m, C, *shape)` on the sphere: DFT, Algorithm 3 line 20, inverse DFT (line 23)."
+    "The layer on signals `(m, C, *shape)` → `(m, C, *shape)` on the sphere: DFT, [ReduNet Algorithm 3] line 20, inverse DFT (line 23)."
     Z = normalize(_check_input(self, Z))
     return from_spectral(self.step(to_spectral(Z, self.half), Pi), self.shape, self.half)
 
 @method_of(SpectralReduLayer, "estimated_membership")
 def _estimated_membership(self: SpectralReduLayer, Z: Tensor) -> Tensor:
-    "π̂ʲ of Algorithm 3, line 17 for signals `(m, C, *shape)` (normalised first), as `(m, k)` rows on the simplex."
+    "π̂ʲ of [ReduNet Algorithm 3], line 17 for signals `(m, C, *shape)` (normalised first), as `(m, k)` rows on the simplex."
     V = to_spectral(normalize(_check_input(self, Z)), self.half)
     return self.membership_from_responses(self.responses(V))
 
@@ -285,7 +285,7 @@ def _kernels(self: SpectralReduLayer) -> tuple:
 
 @method_of(SpectralReduLayer, "signal_matrices")
 def _signal_matrices(self: SpectralReduLayer) -> tuple:
-    "E `(CT, CT)` and Cʲ `(k, CT, CT)` as the block-circulant matrices acting on flattened signals (eq. 42, Prop. 5), for checks."
+    "E `(CT, CT)` and Cʲ `(k, CT, CT)` as the block-circulant matrices acting on flattened signals ([ReduNet eq. 42], Prop. 5), for checks."
     C, n = self.E.shape[-1], self.E.shape[-1] * math.prod(self.shape)
     basis = torch.eye(n, dtype=self.alpha.dtype, device=self.alpha.device).reshape(n, C, *self.shape)
     V = to_spectral(basis, self.half)
@@ -298,11 +298,11 @@ def _signal_matrices(self: SpectralReduLayer) -> tuple:
 FORMS = ("auto", "dense")
 
 class SpectralReduNet(LayerwiseNet):
-    "The shift-invariant ReduNet for signals `(m, C, T)` or images `(m, C, H, W)`: Algorithm 3 (and its 2D extension, §C.2)."
+    "The shift-invariant ReduNet for signals `(m, C, T)` or images `(m, C, H, W)`: [ReduNet Algorithm 3] (and its 2D extension, §C.2)."
     def __init__(self, num_layers: int,  # L, the (maximum) number of layers
                  eta: float,  # η > 0, the step size
                  eps_sq: float,  # ε², the squared distortion
-                 lam: float,  # λ > 0, the inverse temperature of π̂ (Algorithm 3, line 17)
+                 lam: float,  # λ > 0, the inverse temperature of π̂ ([ReduNet Algorithm 3], line 17)
                  train_update: str = "labels",  # training features moved with the true Π ('labels') or π̂ ('estimated')
                  min_gain: Optional[float] = None,  # stop when ΔR_circ of the training features gains less
                  half: bool = True,  # real FFT over the half spectrum (False: full complex FFT, for checks)
@@ -320,7 +320,7 @@ class SpectralReduNet(LayerwiseNet):
 # %% ../nbs/06_spectral_1d.ipynb #c031
 @method_of(SpectralReduNet, "_start")
 def _start(self: SpectralReduNet, Z: Tensor, membership: Tensor, num_classes: Optional[int]) -> tuple:
-    "Algorithm 3, lines 1–6: the inputs checked once, on the sphere, to the spectral domain; the first operators give the first rates."
+    "[ReduNet Algorithm 3], lines 1–6: the inputs checked once, on the sphere, to the spectral domain; the first operators give the first rates."
     Z, Pi, _ = _prepare_circ(Z, membership, self.eps_sq, num_classes)
     Z = normalize(Z.detach())
     shape = tuple(Z.shape[2:])
@@ -331,7 +331,7 @@ def _start(self: SpectralReduNet, Z: Tensor, membership: Tensor, num_classes: Op
 
 @method_of(SpectralReduNet, "_grow")
 def _grow(self: SpectralReduNet, state: tuple, Pi: Tensor, last: bool) -> tuple:
-    "Algorithm 3, lines 6–20: the layer holding Ē(p), C̄ʲ(p) of the current spectra, every sample moved; the next operators and rates."
+    "[ReduNet Algorithm 3], lines 6–20: the layer holding Ē(p), C̄ʲ(p) of the current spectra, every sample moved; the next operators and rates."
     V, ops, shape, w = state
     layer = SpectralReduLayer.from_operators(ops, shape, self.eta, self.lam, self.half)
     V_next = layer.step(V, Pi if self.train_update == "labels" else None)
@@ -350,7 +350,7 @@ def _forward_net(self: SpectralReduNet,
                  Z: Tensor,  # (m, C, *shape) signals; projected onto the sphere first
                  return_history: bool = False,  # also return the features after every layer
                 ):  # (m, C, *shape), or with return_history also (L + 1, m, C, *shape)
-    "Evaluation of new signals: every layer with π̂ estimated from the aggregated projections (Algorithm 3, lines 12–20)."
+    "Evaluation of new signals: every layer with π̂ estimated from the aggregated projections ([ReduNet Algorithm 3], lines 12–20)."
     self._check_fitted()
     Z = check_signals(Z)
     if len(self.layers):
@@ -373,7 +373,7 @@ def _rate_history_net(self: SpectralReduNet,
                       membership: Tensor,  # labels (m,) or soft rows (m, k), only to measure the rates
                       num_classes: Optional[int] = None,  # k, for integer labels
                      ) -> Tensor:  # (L + 1, 3): R, Rc, ΔR_circ at the input and after each layer
-    "R, Rc, ΔR_circ (eq. 46) of the evaluated features at every layer, under the membership you pass."
+    "R, Rc, ΔR_circ [ReduNet eq. 46] of the evaluated features at every layer, under the membership you pass."
     _, path = self(Z, return_history=True)
     return torch.stack([torch.stack(rate_terms_circ(P, membership, self.eps_sq, num_classes, self.half)) for P in path])
 

@@ -25,7 +25,7 @@ __all__ = ['NONLINEARITIES', 'TRAIN_UPDATES', 'class_responses', 'soft_membershi
 def class_responses(Z: Tensor,  # (m, n) features, rows are samples
                     C: Tensor,  # (k, n, n) compression operators Cʲ (symmetric)
                    ) -> Tensor:  # (m, k, n), row [i, j] is (Cʲzᵢ)ᵀ
-    "The responses pʲ = Cʲz of every sample to every class filter (the inputs of σ in eq. 24), one einsum."
+    "The responses pʲ = Cʲz of every sample to every class filter (the inputs of σ in [ReduNet eq. 24]), one einsum."
     check_tensor(Z, "Z"), check_tensor(C, "C")
     return torch.einsum("jab,mb->mja", C, Z)
 
@@ -34,7 +34,7 @@ def soft_membership(responses: Tensor,  # (m, k, n) responses Cʲzᵢ
                     lam: float,  # λ > 0, the inverse temperature
                     active: Optional[Tensor] = None,  # (k,) bool, classes seen in training (None: all)
                    ) -> Tensor:  # (m, k), rows on the simplex
-    "The estimated membership π̂ʲ(z) = exp(−λ‖Cʲz‖) / Σᵢ exp(−λ‖Cⁱz‖) of eq. (23); inactive (empty) classes get 0."
+    "The estimated membership π̂ʲ(z) = exp(−λ‖Cʲz‖) / Σᵢ exp(−λ‖Cⁱz‖) of [ReduNet eq. 23]; inactive (empty) classes get 0."
     check_tensor(responses, "responses")
     lam = check_positive(lam, "lam")
     scale = responses.abs().amax(-1).clamp_min(torch.finfo(responses.dtype).tiny)
@@ -48,9 +48,9 @@ def soft_membership(responses: Tensor,  # (m, k, n) responses Cʲzᵢ
 # %% ../nbs/04_vector_redunet.ipynb #c011
 def softmax_residual(responses: Tensor,  # (m, k, n) responses Cʲzᵢ
                      gammas: Tensor,  # (k,) γⱼ = tr(Πʲ)/m
-                     membership: Tensor,  # (m, k) true Π (eq. 22) or estimated π̂ (eq. 23)
+                     membership: Tensor,  # (m, k) true Π [ReduNet eq. 22] or estimated π̂ [ReduNet eq. 23]
                     ) -> Tensor:  # (m, n)
-    "The compression term σ([C¹z, …, Cᵏz]) = Σⱼ γⱼ Cʲz · πʲ(z) of eqs. (22) and (24), all samples and classes at once."
+    "The compression term σ([C¹z, …, Cᵏz]) = Σⱼ γⱼ Cʲz · πʲ(z) of [ReduNet eqs. 22, 24], all samples and classes at once."
     check_tensor(responses, "responses")
     return torch.einsum("j,mj,mja->ma", gammas, membership, responses)
 
@@ -59,7 +59,7 @@ def relu_residual(Z: Tensor,  # (m, n) features
                   alphas: Tensor,  # (k,) αⱼ = n/(tr(Πʲ)ε²), 0 for an empty class
                   alpha: float,  # α = n/(mε²)
                  ) -> Tensor:  # (m, n)
-    "The ReLU compression term of eq. (25), σ(z) = α(z − Σⱼ ReLU(Pʲz)) with Pʲ = I − Cʲ/αⱼ ≈ projection onto class j."
+    "The ReLU compression term of [ReduNet eq. 25], σ(z) = α(z − Σⱼ ReLU(Pʲz)) with Pʲ = I − Cʲ/αⱼ ≈ projection onto class j."
     check_tensor(Z, "Z"), check_tensor(responses, "responses")
     active = alphas > 0
     inv = torch.where(active, 1 / alphas.clamp_min(torch.finfo(alphas.dtype).tiny), 0)
@@ -72,7 +72,7 @@ def membership_residual(Z: Tensor,  # (m, n) features, rows are samples
                         gammas: Tensor,  # (k,) γⱼ
                         membership: Tensor,  # (m, k) rows on the simplex (true Π or an estimate)
                        ) -> Tensor:  # (m, n)
-    "Σⱼ γⱼ πᵢⱼ Cʲzᵢ of eq. (22), computed only for the pairs with πᵢⱼ > 0 (one padded batched product)."
+    "Σⱼ γⱼ πᵢⱼ Cʲzᵢ of [ReduNet eq. 22], computed only for the pairs with πᵢⱼ > 0 (one padded batched product)."
     check_tensor(Z, "Z"), check_tensor(membership, "membership")
     j, i, pos, s = class_slots(membership)
     X = Z.new_zeros(C.shape[0], s, Z.shape[1])
@@ -85,22 +85,22 @@ def membership_residual(Z: Tensor,  # (m, n) features, rows are samples
 NONLINEARITIES = ("softmax", "relu")
 
 class ReduLayer(nn.Module):
-    "One ReduNet layer, eq. (27): z ← P_S(z + η(Ez − σ([C¹z, …, Cᵏz]))); the operators are buffers, not parameters."
+    "One ReduNet layer, [ReduNet eq. 27]: z ← P_S(z + η(Ez − σ([C¹z, …, Cᵏz]))); the operators are buffers, not parameters."
     def __init__(self, n: int, k: int, eta: float, lam: float, nonlinearity: str = "softmax",
                  dtype: torch.dtype = torch.float32, device=None):
         super().__init__()
         self.eta, self.lam = check_positive(eta, "eta"), check_positive(lam, "lam")
         self.nonlinearity = check_choice(nonlinearity, "nonlinearity", NONLINEARITIES)
         kw = dict(dtype=check_dtype(dtype), device=device)
-        self.register_buffer("E", torch.zeros(n, n, **kw))         # (n, n) expansion, eq. (14)
-        self.register_buffer("C", torch.zeros(k, n, n, **kw))      # (k, n, n) compression, eq. (15)
-        self.register_buffer("gammas", torch.zeros(k, **kw))       # (k,) γⱼ, eq. (12)
-        self.register_buffer("alpha", torch.zeros((), **kw))       # α = n/(mε²), eq. (12)
+        self.register_buffer("E", torch.zeros(n, n, **kw))         # (n, n) expansion, [ReduNet eq. 14]
+        self.register_buffer("C", torch.zeros(k, n, n, **kw))      # (k, n, n) compression, [ReduNet eq. 15]
+        self.register_buffer("gammas", torch.zeros(k, **kw))       # (k,) γⱼ, [ReduNet eq. 12]
+        self.register_buffer("alpha", torch.zeros((), **kw))       # α = n/(mε²), [ReduNet eq. 12]
 
     @classmethod
     def from_features(cls, Z: Tensor, Pi: Tensor, eps_sq: float, eta: float, lam: float,
                       nonlinearity: str = "softmax") -> "ReduLayer":
-        "Algorithm 1, step 1: the layer whose operators E, Cʲ, γⱼ are computed from the features Z `(m, n)` and Π `(m, k)`."
+        "[ReduNet Algorithm 1], step 1: the layer whose operators E, Cʲ, γⱼ are computed from the features Z `(m, n)` and Π `(m, k)`."
         m, n = Z.shape
         layer = cls(n, Pi.shape[1], eta, lam, nonlinearity, Z.dtype, Z.device)
         ops = _layer_operators(Z, Pi, eps_sq)                       # inputs checked by the caller (fit)
@@ -111,7 +111,7 @@ class ReduLayer(nn.Module):
         return layer
 
     def increment(self, Z: Tensor, Pi: Optional[Tensor] = None) -> Tensor:
-        "g(z) = Ez − σ([C¹z, …, Cᵏz]) of eqs. (22)/(26) `(m, n)`: with the true Π `(m, k)` if given, else with π̂ (eq. 23) or ReLU (eq. 25)."
+        "g(z) = Ez − σ([C¹z, …, Cᵏz]) of eqs. (22)/(26) `(m, n)`: with the true Π `(m, k)` if given, else with π̂ [ReduNet eq. 23] or ReLU [ReduNet eq. 25]."
         if Pi is not None:                                         # only the pairs with πᵢⱼ > 0
             return Z @ self.E - membership_residual(Z, self.C, self.gammas, Pi)
         resp = class_responses(Z, self.C)                          # (m, k, n)
@@ -123,11 +123,11 @@ class ReduLayer(nn.Module):
         return Z @ self.E - comp                                   # E symmetric: rows zᵢᵀE = (Ezᵢ)ᵀ
 
     def forward(self, Z: Tensor, Pi: Optional[Tensor] = None) -> Tensor:
-        "The layer map z_{ℓ+1} = P_{Sⁿ⁻¹}(z_ℓ + η g(z_ℓ)) of eq. (27) for a batch `(m, n)` (checked by the network, not per layer)."
+        "The layer map z_{ℓ+1} = P_{Sⁿ⁻¹}(z_ℓ + η g(z_ℓ)) of [ReduNet eq. 27] for a batch `(m, n)` (checked by the network, not per layer)."
         return _normalize(Z + self.eta * self.increment(Z, Pi))
 
     def estimated_membership(self, Z: Tensor) -> Tensor:
-        "π̂ʲ(z) of eq. (23) for a batch `(m, n)`, as `(m, k)` rows on the simplex."
+        "π̂ʲ(z) of [ReduNet eq. 23] for a batch `(m, n)`, as `(m, k)` rows on the simplex."
         return soft_membership(class_responses(Z, self.C), self.lam, self.gammas > 0)
 
     def extra_repr(self) -> str:
@@ -141,10 +141,10 @@ class LayerwiseNet(nn.Module):
     config_fields = ("num_layers", "eta", "eps_sq", "lam", "train_update", "min_gain")
 
     def __init__(self, num_layers: int,  # L, the (maximum) number of layers
-                 eta: float,  # η > 0, the step size of eq. (19)
+                 eta: float,  # η > 0, the step size of [ReduNet eq. 19]
                  eps_sq: float,  # ε², the squared distortion
-                 lam: float,  # λ > 0, the inverse temperature of the estimated membership π̂, eq. (23)
-                 train_update: str = "labels",  # training features moved with the true Π ('labels') or as Algorithm 1 writes it ('estimated')
+                 lam: float,  # λ > 0, the inverse temperature of the estimated membership π̂, [ReduNet eq. 23]
+                 train_update: str = "labels",  # training features moved with the true Π ('labels') or as [ReduNet Algorithm 1] writes it ('estimated')
                  min_gain: Optional[float] = None,  # stop when ΔR of the training features gains less (footnote 34)
                 ):
         super().__init__()
@@ -167,7 +167,7 @@ class LayerwiseNet(nn.Module):
             num_classes: Optional[int] = None,  # k, for integer labels
             progress: bool = False,  # show a tqdm progress bar over the layers
            ):
-        "Algorithm 1 (3 for signals): per layer, the operators from the current training features, then the features moved; `history`."
+        "[ReduNet Algorithm 1] (3 for signals): per layer, the operators from the current training features, then the features moved; `history`."
         state, Pi, rates = self._start(Z, membership, num_classes)     # the one check of the inputs
         history, self.layers = [rates], nn.ModuleList()
         steps = range(self.num_layers)
@@ -191,18 +191,18 @@ class LayerwiseNet(nn.Module):
             raise RuntimeError(f"this {type(self).__name__} has no layers yet: call .fit(Z, labels) or load_state_dict(...) first")
 
 class ReduNet(LayerwiseNet):
-    "The vector ReduNet of eq. (27), constructed layer by layer in a forward pass (Algorithm 1) and evaluated by Algorithm 2."
+    "The vector ReduNet of [ReduNet eq. 27], constructed layer by layer in a forward pass ([ReduNet Algorithm 1]) and evaluated by [ReduNet Algorithm 2]."
     config_fields = LayerwiseNet.config_fields + ("nonlinearity", "accelerated", "beta")
 
     def __init__(self, num_layers: int,  # L, the (maximum) number of layers
-                 eta: float,  # η > 0, the step size of eq. (19)
+                 eta: float,  # η > 0, the step size of [ReduNet eq. 19]
                  eps_sq: float,  # ε², the squared distortion
-                 lam: float,  # λ > 0, the inverse temperature of eq. (23)
-                 nonlinearity: str = "softmax",  # σ of eq. (24) ('softmax') or eq. (25) ('relu')
-                 train_update: str = "labels",  # training features moved with the true Π ('labels') or as Algorithm 1 writes it ('estimated')
+                 lam: float,  # λ > 0, the inverse temperature of [ReduNet eq. 23]
+                 nonlinearity: str = "softmax",  # σ of [ReduNet eq. 24] ('softmax') or [ReduNet eq. 25] ('relu')
+                 train_update: str = "labels",  # training features moved with the true Π ('labels') or as [ReduNet Algorithm 1] writes it ('estimated')
                  min_gain: Optional[float] = None,  # stop when ΔR of the training features gains less (footnote 34)
-                 accelerated: bool = False,  # Nesterov-type skip connections across three layers, eq. (28)
-                 beta: float = 0.9,  # β ∈ [0, 1), the momentum coefficient β_ℓ of eq. (28) (constant)
+                 accelerated: bool = False,  # Nesterov-type skip connections across three layers, [ReduNet eq. 28]
+                 beta: float = 0.9,  # β ∈ [0, 1), the momentum coefficient β_ℓ of [ReduNet eq. 28] (constant)
                 ):
         super().__init__(num_layers, eta, eps_sq, lam, train_update, min_gain)
         self.nonlinearity = check_choice(nonlinearity, "nonlinearity", NONLINEARITIES)
@@ -212,20 +212,20 @@ class ReduNet(LayerwiseNet):
 
 @method_of(ReduNet)
 def _lookahead(self: ReduNet, Z: Tensor, Z_prev: Tensor) -> Tensor:
-    "The extrapolated point q_{ℓ+1} = z_ℓ + β(z_ℓ − z_{ℓ−1}) of eq. (28) (just z_ℓ when not accelerated)."
+    "The extrapolated point q_{ℓ+1} = z_ℓ + β(z_ℓ − z_{ℓ−1}) of [ReduNet eq. 28] (just z_ℓ when not accelerated)."
     return Z + self.beta * (Z - Z_prev) if self.accelerated else Z
 
 # %% ../nbs/04_vector_redunet.ipynb #c020
 @method_of(ReduNet, "_start")
 def _start(self: ReduNet, Z: Tensor, membership: Tensor, num_classes: Optional[int]) -> tuple:
-    "Algorithm 1, line 1: the inputs checked once, Z₁ on the sphere; the state (Z_ℓ, Z_{ℓ−1}) (the second for eq. 28), Π, the rates."
+    "[ReduNet Algorithm 1], line 1: the inputs checked once, Z₁ on the sphere; the state (Z_ℓ, Z_{ℓ−1}) (the second for [ReduNet eq. 28]), Π, the rates."
     Z, Pi, _ = _prepare(Z, membership, self.eps_sq, num_classes)
     Z = normalize(Z.detach())
     return (Z, Z), Pi, torch.stack(_rates(Z, Pi, self.eps_sq))   # z₀ = z₁: no momentum at the first layer
 
 @method_of(ReduNet, "_grow")
 def _grow(self: ReduNet, state: tuple, Pi: Tensor, last: bool) -> tuple:
-    "Algorithm 1, lines 2–11: E, Cʲ, γⱼ from the current (eq. 28: extrapolated) features, every feature moved by eq. (27)."
+    "[ReduNet Algorithm 1], lines 2–11: E, Cʲ, γⱼ from the current ([ReduNet eq. 28]: extrapolated) features, every feature moved by [ReduNet eq. 27]."
     Z, Z_prev = state
     Q = self.lookahead(Z, Z_prev)                                  # Q = Z for the plain network
     layer = ReduLayer.from_features(Q, Pi, self.eps_sq, self.eta, self.lam, self.nonlinearity)
@@ -251,7 +251,7 @@ def _forward(self: ReduNet,
              Z: Tensor,  # (m, n) features; projected onto the sphere first
              return_history: bool = False,  # also return the features at every layer
             ):  # (m, n), or ((m, n), (L + 1, m, n)) with return_history
-    "Algorithm 2: map a batch through every layer of eq. (27), with memberships estimated by eq. (23) (or ReLU, eq. 25)."
+    "[ReduNet Algorithm 2]: map a batch through every layer of [ReduNet eq. 27], with memberships estimated by [ReduNet eq. 23] (or ReLU, [ReduNet eq. 25])."
     self._check_fitted()
     Z = check_features(Z)
     if len(self.layers) and Z.shape[1] != self.layers[0].E.shape[0]:
@@ -260,7 +260,7 @@ def _forward(self: ReduNet,
     Z = normalize(Z)
     path, Z_prev = [Z], Z
     for layer in self.layers:
-        Z_prev, Z = Z, layer(self.lookahead(Z, Z_prev))           # eq. (28) when accelerated
+        Z_prev, Z = Z, layer(self.lookahead(Z, Z_prev))           # [ReduNet eq. 28] when accelerated
         if return_history:
             path.append(Z)
     return (Z, torch.stack(path)) if return_history else Z
@@ -270,7 +270,7 @@ def path_rates(path: Tensor,  # (L + 1, m, n) features at the input and after ea
                eps_sq: float,  # ε²
                num_classes: Optional[int] = None,  # k, for integer labels
               ) -> Tensor:  # (L + 1, 3): R, Rc, ΔR of each
-    "R, Rc, ΔR (eqs. 7–9) of every feature matrix along a path of Algorithm 2 (inputs checked once, not per layer)."
+    "R, Rc, ΔR [ReduNet eqs. 7–9] of every feature matrix along a path of [ReduNet Algorithm 2] (inputs checked once, not per layer)."
     path = check_features(path, "path", ndim=3)
     _, Pi, eps_sq = _prepare(path[0], membership, eps_sq, num_classes)
     return torch.stack([torch.stack(_rates(P, Pi, eps_sq)) for P in path])
@@ -282,7 +282,7 @@ def _rate_history(self: ReduNet,
                   membership: Tensor,  # labels (m,) or soft rows (m, k) used only to measure the rates
                   num_classes: Optional[int] = None,  # k, for integer labels
                  ) -> Tensor:  # (L + 1, 3): R, Rc, ΔR at the input and after each layer
-    "R, Rc, ΔR (eqs. 7–9) of Algorithm 2's features at every layer, measured under the membership you pass."
+    "R, Rc, ΔR [ReduNet eqs. 7–9] of [ReduNet Algorithm 2]'s features at every layer, measured under the membership you pass."
     _, path = self(Z, return_history=True)
     return path_rates(path, membership, self.eps_sq, num_classes)
 

@@ -23,7 +23,8 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 MODULES = ["core", "fetch", "data", "viz", "rate", "gram", "theory", "cluster", "operators", "vector", "classify",
-           "circulant", "lifting", "spectral", "vmcr2", "gaussians", "experiments", "invariance", "finetune", "reproduce"]
+           "circulant", "lifting", "spectral", "vmcr2", "gaussians", "experiments", "invariance", "finetune", "featurizers",
+           "reproduce"]
 OPTIONAL = {"gram"}          # may not exist yet: its rows and its part of the meta-test are skipped then
 
 
@@ -134,6 +135,7 @@ ROWS = [
     row("core.normalize", lambda: E("core.normalize")(np.ones((2, 2))), T, "Z"),
     row("core.make_generator", lambda: E("core.make_generator")("0"), T, "seed"),
     row("core.method_of", lambda: E("core.method_of")("ReduNet"), T, "cls"),
+    row("core.all_finite", lambda: E("core.all_finite")([1.0, 2.0]), T, "X"),
     row("core.method_of", lambda: E("core.method_of")(object, name=3), T, "name"),
     row("core.make_generator", lambda: E("core.make_generator")(-1), V_, "seed"),
     row("core.seed_everything", lambda: E("core.seed_everything")(1.5), T, "seed"),
@@ -179,6 +181,8 @@ ROWS = [
     row("data.mnist_sets", lambda: E("data.mnist_sets")(2, split="validation"), V_, "split"),
     row("data.mnist_sets", lambda: E("data.mnist_sets")(2, verify=1), T, "verify"),
     row("data.mnist_sets", lambda: E("data.mnist_sets")(2.5), T, "train_per_class"),
+    row("data.mnist_sets", lambda: E("data.mnist_sets")(2, num_classes=11), V_, "num_classes"),
+    row("data.mnist_sets", lambda: E("data.mnist_sets")(2, num_classes="3"), T, "num_classes"),
     row("data.polar_grid", lambda: E("data.polar_grid")(0, 3, 28, 28), V_, "num_angles"),
     row("data.polar_grid", lambda: E("data.polar_grid")(8, 3, 28, 28, radius="5"), T, "radius"),
     row("data.polar_resample", lambda: E("data.polar_resample")(np.zeros((2, 28, 28)), 8, 3), T, "images"),
@@ -348,7 +352,7 @@ ROWS = [
     row("spectral.scaled_inverse", lambda: E("spectral.scaled_inverse")([[1.0]], torch.ones(1)), T, "X"),
     row("spectral.scaled_inverse",
         lambda: E("spectral.scaled_inverse")(torch.ones(5, 6, 2, dtype=torch.complex128), torch.ones(5, **f64), form="sparse"), V_, "form"),
-    row("spectral.class_spectra", lambda: E("spectral.class_spectra")([[1.0]], Pi()), T, "V"),
+    row("spectral.spectral_class_samples", lambda: E("spectral.spectral_class_samples")([[1.0]], Pi()), T, "V"),
     row("spectral.spectral_operators",
         lambda: E("spectral.spectral_operators")(V(), Pi(), 0.1, E("spectral.spectral_weights")((8,), **f64), 8, form="x"), V_, "form"),
     row("spectral.spectral_operators",
@@ -377,19 +381,6 @@ ROWS = [
     row("vmcr2.proximal_step",
         lambda: E("vmcr2.proximal_step")(Z(), y(), torch.eye(4, **f64), torch.ones(4, 2, **f64), 0.1, nu_gamma=0.0), V_, "nu_gamma"),
     row("vmcr2.VariationalMCR2", lambda: E("vmcr2.VariationalMCR2")(2.5), T, "num_classes"),
-    row("vmcr2.Normalize", lambda: E("vmcr2.Normalize")()([[1.0]]), T, "x"),
-    row("vmcr2.mnist_featurizer", lambda: E("vmcr2.mnist_featurizer")(d=0), V_, "d"),
-    row("vmcr2.mnist_featurizer", lambda: E("vmcr2.mnist_featurizer")(in_size=32.0), T, "in_size"),
-    row("vmcr2.train_featurizer",
-        lambda: E("vmcr2.train_featurizer")(nn.Flatten(), torch.zeros(6, 4), y(), "sgd", 2, 1), V_, "method"),
-    row("vmcr2.train_featurizer",
-        lambda: E("vmcr2.train_featurizer")(nn.Flatten(), torch.zeros(6, 4), y().double(), "ce", 2, 1), T, "labels"),
-    row("vmcr2.features_of", lambda: E("vmcr2.features_of")(None, torch.zeros(6, 4)), T, "featurizer"),
-    row("vmcr2.features_of", lambda: E("vmcr2.features_of")(nn.Flatten(), torch.zeros(6, 4), chunk=0), V_, "chunk"),
-    row("vmcr2.evaluate_featurizer",
-        lambda: E("vmcr2.evaluate_featurizer")(None, torch.zeros(6, 4), y(), torch.zeros(6, 4), y(), 2), T, "featurizer"),
-    row("vmcr2.mnist_tensors", lambda: E("vmcr2.mnist_tensors")({}), T, "cfg"),
-    row("vmcr2.compare_on_mnist", lambda: E("vmcr2.compare_on_mnist")({}), T, "cfg"),
 
     # gaussians
     row("gaussians.mixture_centers", lambda: E("gaussians.mixture_centers")("s3_two"), V_, "mixture"),
@@ -414,7 +405,12 @@ ROWS = [
     row("experiments.fits_annotation", lambda: E("experiments.fits_annotation")(1, "int"), T, "hint"),
     row("experiments.annotation_name", lambda: E("experiments.annotation_name")(5), T, "hint"),
     row("experiments.ExperimentConfig", lambda: E("experiments.Table18Config")(num_layers="5"), T, "num_layers"),
-    row("experiments.ExperimentConfig", lambda: E("experiments.Table18Config")(dtype="float16"), V_, "dtype"),
+    row("experiments.ExperimentConfig", lambda: E("experiments.Table18Config")(dtype="float16"), T, "dtype"),
+    row("experiments.ExperimentConfig", lambda: E("experiments.Table18Config").from_record([("seed", 1)]), T, "config"),
+    row("experiments.ExperimentConfig", lambda: E("experiments.Table18Config").from_record({"layers": 3}), V_, "layers"),
+    row("experiments.MNISTConfig", lambda: E("experiments.MNISTConfig")(num_classes=11), V_, "num_classes"),
+    row("experiments.MNISTConfig", lambda: E("experiments.MNISTConfig")(num_classes=3.0), T, "num_classes"),
+    row("experiments.MNISTConfig", lambda: E("experiments.MNISTConfig")(dtype=torch.int64), T, "dtype"),
     row("experiments.register_experiment",
         lambda: E("experiments.register_experiment")(5, E("experiments.Table18Config"), "t", "p"), T, "name"),
     row("experiments.register_experiment", lambda: E("experiments.register_experiment")("x", dict, "t", "p"), T, "config_class"),
@@ -476,6 +472,27 @@ ROWS = [
     row("finetune.run_table2", lambda: E("finetune.run_table2")(E("finetune.Table2Config")(), keep="yes"), T, "keep"),
 
     # reproduce
+    row("featurizers.Normalize", lambda: E("featurizers.Normalize")()([[1.0]]), T, "x"),
+    row("featurizers.mnist_featurizer", lambda: E("featurizers.mnist_featurizer")(d=0), V_, "d"),
+    row("featurizers.mnist_featurizer", lambda: E("featurizers.mnist_featurizer")(in_size=32.0), T, "in_size"),
+    row("featurizers.train_featurizer",
+        lambda: E("featurizers.train_featurizer")(nn.Flatten(), torch.zeros(6, 4), y(), "sgd", 2, 1), V_, "method"),
+    row("featurizers.train_featurizer",
+        lambda: E("featurizers.train_featurizer")(nn.Flatten(), torch.zeros(6, 4), y(), "ce", 2, 1, optimizer="lbfgs"), V_, "optimizer"),
+    row("featurizers.train_featurizer",
+        lambda: E("featurizers.train_featurizer")(nn.Flatten(), torch.zeros(6, 4), y().double(), "ce", 2, 1), T, "labels"),
+    row("featurizers.features_of", lambda: E("featurizers.features_of")(None, torch.zeros(6, 4)), T, "featurizer"),
+    row("featurizers.features_of", lambda: E("featurizers.features_of")(nn.Flatten(), torch.zeros(6, 4), batch_size=0), V_, "batch_size"),
+    row("featurizers.evaluate_featurizer",
+        lambda: E("featurizers.evaluate_featurizer")(None, torch.zeros(6, 4), y(), torch.zeros(6, 4), y(), 2), T, "featurizer"),
+    row("featurizers.MNISTComparisonConfig", lambda: E("featurizers.MNISTComparisonConfig")(optimizer="adamw"), V_, "optimizer"),
+    row("featurizers.MNISTComparisonConfig", lambda: E("featurizers.MNISTComparisonConfig")(steps=2.5), T, "steps"),
+    row("featurizers.MNISTComparisonConfig", lambda: E("featurizers.MNISTComparisonConfig")(split="train"), V_, "split"),
+    row("featurizers.mnist_tensors", lambda: E("featurizers.mnist_tensors")({}), T, "config"),
+    row("featurizers.compare_on_mnist", lambda: E("featurizers.compare_on_mnist")(E("experiments.MNISTConfig")()), T, "config"),
+    row("featurizers.run_vmcr2_mnist", lambda: E("featurizers.run_vmcr2_mnist")(E("experiments.Table18Config")()), T, "config"),
+    row("featurizers.comparison_from_record", lambda: E("featurizers.comparison_from_record")([]), T, "record"),
+    row("featurizers.comparison_from_record", lambda: E("featurizers.comparison_from_record")({"config": {}}), V_, "record"),
     row("reproduce.git_revision", lambda: E("reproduce.git_revision")(5), T, "path"),
     row("reproduce.device_description", lambda: E("reproduce.device_description")("gpu0"), V_, "device"),
     row("reproduce.run_metadata", lambda: E("reproduce.run_metadata")(3.5), T, "device"),
@@ -520,7 +537,6 @@ EXEMPT = {
     "reproduce.ArgumentParser",       # argparse: a usage error exits with status 2 (tested in test_experiments)
     "gaussians.GaussianRun",          # a result record filled by run_gaussian_mixture, not user input
     "experiments.Experiment",         # a registry record made by register_experiment (which checks its inputs)
-    "vmcr2.MNISTComparison",          # a NamedTuple configuration: checked where it is used (mnist_tensors, compare_on_mnist)
 }
 
 

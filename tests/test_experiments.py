@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from redunet_book.experiments import (EXPERIMENTS, ExperimentConfig, Table18Config, TABLE18_PAPER, get_experiment,
-                                      register_experiment, run_experiment)
+from redunet_book.experiments import (EXPERIMENTS, RENAMED_FIELDS, ExperimentConfig, MNISTConfig, Table18Config, TABLE18_PAPER,
+                                      get_experiment, register_experiment, run_experiment)
 from conftest import write_fake_mnist
 from redunet_book.reproduce import git_revision, main, parse_override, result_path
 
@@ -129,6 +129,10 @@ def test_git_revision(tmp_path, monkeypatch):
 def test_main_in_process_list(capsys):
     assert main(["--list"]) is None and "table18" in capsys.readouterr().out
     assert main(["list"]) is None
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = "".join(capsys.readouterr().out.split())                            # argparse wraps lines (also at hyphens)
+    assert all(name in out for name in EXPERIMENTS)                            # --help names every experiment
 
 
 def test_cli_subprocess_writes_the_record(tmp_path):
@@ -158,7 +162,8 @@ CLI_ERRORS = [  # (arguments, what the one line must say)
     (["table18", "--bogus"], "unrecognized arguments"),
     (["table18", "--set", "num_layers=abc"], "num_layers: expects an integer, got 'abc'"),
     (["table18", "--set", "lam=x"], "lam: expects a number"),
-    (["table18", "--set", "dtype=foo"], "dtype must be one of"),
+    (["table18", "--set", "dtype=foo"], "dtype must be float32 or float64"),
+    (["table18", "--set", "num_classes=11"], "num_classes must be between 1 and 10"),
     (["table18", "--set", "split=train"], "split must be one of"),
     (["table18", "--set", "eps_sq_grid="], "non-empty comma-separated list"),
     (["table18", "--set", "layers=3"], "unknown Table18Config field 'layers'"),
@@ -237,8 +242,101 @@ def test_committed_paper_record_is_complete():
         assert rec[key]
 
 
-def test_reproduce_registers_the_invariance_and_finetune_experiments():
-    assert {"table18", "rotation", "translation", "equivariance", "table2"} <= set(EXPERIMENTS)
+def test_reproduce_registers_the_invariance_finetune_and_featurizer_experiments():
+    assert {"table18", "rotation", "translation", "equivariance", "table2", "vmcr2-mnist"} <= set(EXPERIMENTS)
+
+
+def test_every_mnist_experiment_derives_from_the_one_base():
+    "One configuration base for the MNIST experiments: the data fields have one name, one type and one default place."
+    mnist = {name for name, e in EXPERIMENTS.items() if issubclass(e.config_class, MNISTConfig)}
+    assert mnist == {"table18", "rotation", "translation", "equivariance", "table2", "vmcr2-mnist"}
+    for name in mnist:
+        for scale in ("book", "paper"):
+            cfg = EXPERIMENTS[name].config_class.preset(scale)
+            assert cfg.num_classes == 10 and cfg.dtype is torch.float32 and not hasattr(cfg, "n_train_per_class")
+
+
+def test_dtype_is_a_torch_dtype_and_records_keep_its_name():
+    cfg = Table18Config(dtype="float64")
+    assert cfg.dtype is torch.float64 and Table18Config(dtype=torch.float64) == cfg
+    rec = cfg.as_record()
+    assert rec["dtype"] == "float64" and json.loads(json.dumps(rec))["dtype"] == "float64"
+    assert Table18Config.from_record(json.loads(json.dumps(rec))) == cfg                 # lists back to tuples, names to dtypes
+    with pytest.raises(TypeError, match="Table18Config.dtype must be float32 or float64"):
+        Table18Config(dtype="float16")
+    with pytest.raises(TypeError, match="dtype must be float32 or float64"):
+        Table18Config(dtype=torch.float16)
+
+
+def test_records_with_old_field_names_read_back():
+    "A record written before a rename is read with today's names; the record's dict is not changed."
+    assert RENAMED_FIELDS == {"n_train_per_class": "train_per_class", "n_test_per_class": "test_per_class"}
+    old = {"n_train_per_class": 7, "n_test_per_class": 4, "seed": 2, "dtype": "float32", "eps_sq_grid": [0.5]}
+    cfg = Table18Config.from_record(old)
+    assert (cfg.train_per_class, cfg.test_per_class, cfg.seed, cfg.eps_sq_grid) == (7, 4, 2, (0.5,))
+    assert "n_train_per_class" in old and "train_per_class" not in old
+    with pytest.raises(ValueError, match="unknown Table18Config field"):
+        Table18Config.from_record({"layers": 3})
+
+
+@pytest.mark.parametrize("name", ["table18", "table18-paper-seed1", "table2", "rotation", "translation", "equivariance"])
+def test_committed_records_read_back_into_their_configuration(name):
+    path = REPO / "results" / f"{name}.json"
+    if not path.exists():
+        pytest.skip(f"no committed record {path.name}")
+    rec = json.loads(path.read_text())
+    cfg = EXPERIMENTS[rec["experiment"]].config_class.from_record(rec["config"])
+    assert all(cfg.as_record()[k] == (tuple(v) if isinstance(v, list) else v) for k, v in rec["config"].items())   # every field
+
+
+# Tiny settings of every registered MNIST experiment, for synthetic files with 6 images per class.
+TINY_MNIST = {
+    "table18": dict(train_per_class=3, test_per_class=2, num_layers=1, eps_sq_grid=(0.5,), eta_grid=(0.5,), num_components=2),
+    "rotation": dict(train_per_class=2, test_per_class=1, num_angles=16, num_radii=3, channels_grid=(4,), num_layers=1, stride=4,
+                     plain_layers=1),
+    "translation": dict(train_per_class=2, test_per_class=1, channels_grid=(4,), kernel_size=3, num_layers=1, stride=14,
+                        plain_layers=1),
+    "equivariance": dict(train_per_class=2, test_per_class=1, channels=4, kernel_size=3, num_layers=1, top=3),
+    "table2": dict(construct_per_class=2, train_per_class=3, test_per_class=2, image_size=8, channels=3, kernel_size=3,
+                   num_layers=1, epochs=1, batch_size=10),
+    "vmcr2-mnist": dict(train_per_class=3, test_per_class=2, steps=2, d=16, atoms_per_class=2, gram_per_class=2),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TINY_MNIST))
+def test_no_experiment_assumes_ten_classes(tmp_path, name):
+    "Every registered MNIST experiment run with num_classes=3 draws, fits and reports three classes (no hard-coded 10)."
+    assert set(TINY_MNIST) == {n for n, e in EXPERIMENTS.items() if issubclass(e.config_class, MNISTConfig)}
+    write_fake_mnist(tmp_path, per_class=6)
+    rec = run_experiment(name, "book", "cpu", data_root=str(tmp_path), verify_checksums=False, num_classes=3, **TINY_MNIST[name])
+    json.dumps(rec)
+    r, cfg = rec["results"], rec["config"]
+    assert "digits 0-2" in r["data"] and cfg["num_classes"] == 3
+    assert r["n_train"] == 3 * cfg["train_per_class"]
+    if "n_test" in r:
+        assert r["n_test"] == 3 * cfg["test_per_class"]
+    if name == "equivariance":
+        assert r["n_queries"] == 3 * cfg["test_per_class"] * 9
+    if name == "table2":
+        assert r["n_construct"] == 3 * cfg["construct_per_class"]
+    if name == "vmcr2-mnist":
+        assert all(r[m]["evaluation"]["components"] == 16 // 3 and len(r[m]["gram"]) == 6 for m in ("ce", "mcr2", "vmcr2"))
+    if name in ("rotation", "translation"):
+        assert r["rows"][0]["train_acc"] == 1.0 and r["rows"][0]["cos_pairs"] > 0
+
+
+def test_table2_head_and_invariance_network_have_k_outputs(tmp_path):
+    "The parts of the networks whose size is k follow num_classes."
+    from redunet_book.finetune import Table2Config, run_table2
+    from redunet_book.invariance import RotationConfig, invariance_data, invariant_network
+    write_fake_mnist(tmp_path, per_class=6)
+    t2 = run_table2(Table2Config(num_classes=3, data_root=str(tmp_path), verify_checksums=False, **TINY_MNIST["table2"]), "cpu",
+                    keep=True)
+    assert all(m.head.out_features == 3 for m in t2["models"].values())
+    rot = RotationConfig(num_classes=3, data_root=str(tmp_path), verify_checksums=False, **TINY_MNIST["rotation"])
+    d = invariance_data(rot, "cpu")
+    _, net = invariant_network(d, 4, rot)
+    assert net.layers[0].C.shape[0] == 3
 
 
 def test_cli_runs_an_invariance_experiment(tmp_path, monkeypatch):

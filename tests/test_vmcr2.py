@@ -1,6 +1,7 @@
 """Tests for redunet_book.vmcr2: Proposition 3.1 / Theorem 2.1, the V-MCR² objective (7) against its literal form,
 closed-form gradients (eqs. 10-11) against autograd, latching (Algorithm 2), the Lipschitz bound L_A, the proximal
-step and trainer (Algorithm 1), the training runners, empty classes, dtypes and devices, and bad input."""
+step and trainer (Algorithm 1), empty classes, dtypes and devices, and bad input (the featurizer training and the MNIST
+comparison: tests/test_featurizers.py)."""
 import pytest
 import torch
 from torch import nn
@@ -8,10 +9,8 @@ from torch import nn
 from redunet_book.core import membership_matrix, normalize
 from redunet_book.data import subspace_samples
 from redunet_book.rate import rate_reduction
-from redunet_book.vmcr2 import (METHODS, MNISTComparison, Normalize, VariationalMCR2, VariationalParams,
-                                latch, lipschitz_bounds, mnist_featurizer,
-                                proximal_step, psd_factor, random_factor, train_featurizer, evaluate_featurizer,
-                                variational_value, vmcr2_gradients, vmcr2_terms)
+from redunet_book.vmcr2 import (VariationalMCR2, VariationalParams, latch, lipschitz_bounds, proximal_step, psd_factor,
+                                random_factor, variational_value, vmcr2_gradients, vmcr2_terms)
 
 F64 = dict(dtype=torch.float64)
 SHAPES = [(30, 6, 3, 12), (12, 20, 4, 8), (50, 8, 5, 40), (7, 3, 7, 7)]
@@ -288,31 +287,6 @@ def test_trainer_increases_true_delta_r_and_is_deterministic():
         assert key in recs[0]
 
 
-@pytest.mark.parametrize("method", METHODS)
-def test_train_featurizer_runs(method, device):
-    g = torch.Generator().manual_seed(0)
-    X, y = subspace_samples([2] * 3, 10, 12, orthogonal=False, noise=0.05, generator=g, dtype=torch.float32)
-    X, y = X.to(device), y.to(device)
-    torch.manual_seed(0)
-    net = nn.Sequential(nn.Linear(10, 32), nn.ReLU(), nn.Linear(32, 8), Normalize()).to(device)
-    run = train_featurizer(net, X, y, method, 3, steps=6, batch_size=24, vmcr2=VariationalMCR2(3, atoms_per_class=2),
-                           generator=torch.Generator().manual_seed(1))
-    assert len(run.history["delta_r"]) == 6 and all(t >= 0 for t in run.history["seconds"])
-    assert (run.head is not None) == (method == "ce") and (run.trainer is not None) == (method == "vmcr2")
-    ev = evaluate_featurizer(net, X, y, X, y, 3, head=run.head)
-    assert 0 <= ev["ns_accuracy"] <= 1 and ev["components"] == 8 // 3
-    assert ("head_accuracy" in ev) == (method == "ce")
-
-
-def test_mnist_featurizer_and_presets():
-    f = mnist_featurizer(128)
-    assert f[7].in_features == 12544                                             # Architecture 1, line 8
-    assert torch.allclose(f(torch.randn(2, 1, 32, 32)).norm(dim=1), torch.ones(2))
-    book, paper = MNISTComparison.preset("book"), MNISTComparison.preset("paper")
-    assert paper.batch_size == 1000 and paper.optimizer == "sgd" and paper.lr == 1e-3 and paper.lr_ce == 1e-2
-    assert book.steps < paper.steps and book.n_train_per_class < paper.n_train_per_class
-
-
 # --- bad input
 
 def test_bad_input(gen):
@@ -342,7 +316,5 @@ def test_bad_input(gen):
         psd_factor(torch.randn(3, 3, generator=gen, **F64) + 5 * torch.triu(torch.ones(3, 3, **F64)))
     with pytest.raises(ValueError, match="num_columns must be >= 4"):
         random_factor(Z.T @ Z, 2)
-    with pytest.raises(ValueError, match="method must be one of"):
-        train_featurizer(nn.Identity(), Z, y, "sgd", 2, 1)
     with pytest.raises(ValueError, match="latch_freq"):
         VariationalMCR2(2, latch_freq=0)
