@@ -141,7 +141,10 @@ def rate_terms_circ(Z: Tensor,  # (m, C, T) signals or (m, C, H, W) images
                    ) -> Rates:  # R, Rc, ΔR (nats), each the family's rate divided by T
     "R, Rc and ΔR_circ = R − Rc of the shift families ([ReduNet eq. 46] for 1D, [ReduNet eq. 137] for 2D), computed per frequency."
     check_bool(half, "half")
-    Z, Pi, eps_sq = _prepare_circ(Z, membership, eps_sq, num_classes)
+    return _rates_circ(*_prepare_circ(Z, membership, eps_sq, num_classes), half)
+
+def _rates_circ(Z: Tensor, Pi: Tensor, eps_sq: float, half: bool = True) -> Rates:
+    "`rate_terms_circ` without the input checks, for loops over layers whose inputs were checked once."
     shape = tuple(Z.shape[2:])
     w = spectral_weights(shape, half, Z.dtype, Z.device)
     return spectral_operators(to_spectral(Z, half), Pi, eps_sq, w, math.prod(shape), operators=False).rates
@@ -375,7 +378,8 @@ def _rate_history_net(self: SpectralReduNet,
                      ) -> Tensor:  # (L + 1, 3): R, Rc, ΔR_circ at the input and after each layer
     "R, Rc, ΔR_circ [ReduNet eq. 46] of the evaluated features at every layer, under the membership you pass."
     _, path = self(Z, return_history=True)
-    return torch.stack([torch.stack(rate_terms_circ(P, membership, self.eps_sq, num_classes, self.half)) for P in path])
+    _, Pi, eps_sq = _prepare_circ(path[0], membership, self.eps_sq, num_classes)   # checked once, not per layer
+    return torch.stack([torch.stack(_rates_circ(P, Pi, eps_sq, self.half)) for P in path])
 
 @method_of(SpectralReduNet, "_layer_from_state")
 def _layer_from_state(self: SpectralReduNet, state_dict: dict, i: int) -> SpectralReduLayer:

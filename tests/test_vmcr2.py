@@ -318,3 +318,28 @@ def test_bad_input(gen):
         random_factor(Z.T @ Z, 2)
     with pytest.raises(ValueError, match="latch_freq"):
         VariationalMCR2(2, latch_freq=0)
+
+
+# --- defects of issue 14: bad spectra and overflowing features are errors that say so, not NaN or a raw torch error
+
+@pytest.mark.parametrize("shift", [0.01, 5.0])
+def test_negative_spectra_are_refused(shift, gen):
+    "A = −0.01 used to be accepted (a wrong objective); A = −5 raised a raw Cholesky error."
+    Z, y = features(40, 6, gen), labels(40, 3, gen)
+    Gamma, A = latch(Z, y, 2)
+    A = A.clone()
+    A[0, 0] = -shift
+    for call in (lambda: vmcr2_terms(Z, y, Gamma, A, 0.5), lambda: vmcr2_gradients(Z, y, Gamma, A, 0.5),
+                 lambda: proximal_step(Z, y, Gamma, A, 0.5)):
+        with pytest.raises(ValueError, match="A must be >= 0"):
+            call()
+
+
+def test_overflowing_float32_features_are_an_error_not_nan(gen):
+    "A float32 Z of 1e20 gave an all-NaN Γ from proximal_step."
+    Z, y = features(40, 6, gen).float(), labels(40, 3, gen)
+    Gamma, A = latch(Z, y, 2)
+    with pytest.raises(ValueError, match="Z is too large for torch.float32"):
+        proximal_step(Z * 1e20, y, Gamma, A, 0.5)
+    step = proximal_step(Z.double() * 1e20, y, Gamma.double(), A.double(), 0.5)   # representable in float64: computed
+    assert all(torch.isfinite(t).all() for t in step)
