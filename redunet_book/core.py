@@ -19,7 +19,7 @@ from torch import Tensor
 __all__ = ['FLOAT_DTYPES', 'SCALE_ENV', 'SCALES', 'check_tensor', 'check_dtype', 'all_finite', 'check_features', 'check_real',
            'check_positive', 'check_nonnegative', 'check_int', 'check_eps_sq', 'check_bool', 'check_choice',
            'check_labels', 'simplex_tolerance', 'membership_matrix', 'normalize', 'make_generator', 'seed_everything',
-           'resolve_device', 'complex_dtype', 'tolerance', 'method_of', 'get_scale', 'by_scale']
+           'resolve_device', 'complex_dtype', 'tolerance', 'method_of', 'release_freed_memory', 'get_scale', 'by_scale']
 
 # %% ../nbs/00_core.ipynb #c005
 FLOAT_DTYPES = (torch.float32, torch.float64)
@@ -252,6 +252,20 @@ def method_of(cls: type,  # the class to grow
         setattr(cls, attr, f)
         return f
     return attach
+
+_LIBC = None
+
+def release_freed_memory() -> bool:
+    "Hand the memory that tensors have freed back to the operating system (glibc's `malloc_trim`); False where that is not available."
+    global _LIBC
+    if _LIBC is None:
+        try:
+            import ctypes
+            _LIBC = ctypes.CDLL("libc.so.6")
+            _LIBC.malloc_trim.argtypes = [ctypes.c_size_t]
+        except (OSError, AttributeError):
+            _LIBC = False
+    return bool(_LIBC) and bool(_LIBC.malloc_trim(0))
 
 # %% ../nbs/00_core.ipynb #c020
 SCALE_ENV = "REDUNET_BOOK_SCALE"

@@ -12,7 +12,7 @@ from torch import Tensor, nn
 
 from .core import (check_bool, check_choice, check_dtype, check_eps_sq, check_features, check_int, check_positive, check_real,
                                 check_tensor, normalize)
-from .core import _normalize, method_of
+from .core import _normalize, method_of, release_freed_memory
 from .operators import _layer_operators
 from .rate import _prepare, _rates, class_slots
 
@@ -166,11 +166,12 @@ class LayerwiseNet(nn.Module):
             membership: Tensor,  # labels (m,) or soft rows (m, k): the Π of the construction
             num_classes: Optional[int] = None,  # k, for integer labels
             progress: bool = False,  # show a tqdm progress bar over the layers
+            trim_memory: bool = False,  # after each layer, hand freed memory back to the OS (a lower peak, some time)
            ):
         "[ReduNet Algorithm 1] (3 for signals): per layer, the operators from the current training features, then the features moved; `history`."
         state, Pi, rates = self._start(Z, membership, num_classes)     # the one check of the inputs
         history, self.layers = [rates], nn.ModuleList()
-        steps = range(self.num_layers)
+        steps, trim_memory = range(self.num_layers), check_bool(trim_memory, "trim_memory")
         if check_bool(progress, "progress"):
             from tqdm.auto import tqdm
             steps = tqdm(steps, desc=f"{type(self).__name__} layers")
@@ -181,6 +182,8 @@ class LayerwiseNet(nn.Module):
             self.layers.append(layer)
             state = moved
             history.append(rates)
+            if trim_memory:                                        # freed temporaries would otherwise stay in the heap
+                release_freed_memory()
         self.history = torch.stack(history)                        # (L + 1, 3): R, Rc, ΔR at the input and after each layer
         self.train_features_ = self._features(state)
         return self

@@ -341,3 +341,15 @@ def test_layers_to_reach():
     from redunet_book.vector import layers_to_reach
     h = torch.tensor([[0.0, 0.0, 0.1], [0.0, 0.0, 0.5], [0.0, 0.0, 0.9]])
     assert layers_to_reach(h, 0.5) == 1 and layers_to_reach(h, 0.1) == 0 and layers_to_reach(h, 1.0) is None
+
+
+def test_trim_memory_changes_nothing_but_memory():
+    "fit(..., trim_memory=True) hands freed memory back to the OS after each layer; the network is the same."
+    from redunet_book.core import release_freed_memory
+    X, y = _data(seed=8)
+    a = ReduNet(3, 0.5, 0.5, 10.0).fit(X, y)
+    b = ReduNet(3, 0.5, 0.5, 10.0).fit(X, y, trim_memory=True)
+    assert torch.equal(a.history, b.history) and torch.equal(a(X), b(X))
+    assert isinstance(release_freed_memory(), bool)
+    with pytest.raises(TypeError, match="trim_memory"):
+        ReduNet(3, 0.5, 0.5, 10.0).fit(X, y, trim_memory="yes")
