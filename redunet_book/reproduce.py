@@ -22,7 +22,7 @@ import torch
 
 from .core import SCALES, check_choice, get_scale, resolve_device
 from .experiments import EXPERIMENTS, ExperimentConfig, MNISTConfig, annotation_name, get_experiment, run_experiment
-from .fetch import DATA_ENV, data_folder, find_mnist, program_name
+from .fetch import DATA_ENV, _check_path, data_folder, find_mnist, program_name
 from . import finetune as _finetune  # noqa: F401  registers table2
 from . import invariance as _invariance  # noqa: F401  registers rotation, translation, equivariance
 from . import featurizers as _featurizers  # noqa: F401  registers vmcr2-mnist (after them: the order of the chapters)
@@ -34,12 +34,6 @@ __all__ = ['COMMIT_ENV', 'git_revision', 'device_description', 'run_metadata', '
 
 # %% ../nbs/11_reproduce.ipynb #c005
 COMMIT_ENV = "REDUNET_COMMIT"
-
-def _check_path(value, name: str):
-    "Check that `value` is a path (a string or an os.PathLike) and return it."
-    if not isinstance(value, (str, os.PathLike)):
-        raise TypeError(f"{name} must be a path (str or os.PathLike), got {type(value).__name__}")
-    return value
 
 def _check_str(value, name: str) -> str:
     "Check that `value` is a string and return it."
