@@ -145,7 +145,7 @@ class LayerwiseNet(nn.Module):
                  eps_sq: float,  # ε², the squared distortion
                  lam: float,  # λ > 0, the inverse temperature of the estimated membership π̂, [ReduNet eq. 23]
                  train_update: str = "labels",  # training features moved with the true Π ('labels') or as [ReduNet Algorithm 1] writes it ('estimated')
-                 min_gain: Optional[float] = None,  # stop when ΔR of the training features gains less (footnote 34)
+                 min_gain: Optional[float] = None,  # stop when ΔR of the training features gains less ([ReduNet §5.2, footnote 34])
                 ):
         super().__init__()
         self.num_layers = check_int(num_layers, "num_layers", 0)
@@ -203,7 +203,7 @@ class ReduNet(LayerwiseNet):
                  lam: float,  # λ > 0, the inverse temperature of [ReduNet eq. 23]
                  nonlinearity: str = "softmax",  # σ of [ReduNet eq. 24] ('softmax') or [ReduNet eq. 25] ('relu')
                  train_update: str = "labels",  # training features moved with the true Π ('labels') or as [ReduNet Algorithm 1] writes it ('estimated')
-                 min_gain: Optional[float] = None,  # stop when ΔR of the training features gains less (footnote 34)
+                 min_gain: Optional[float] = None,  # stop when ΔR of the training features gains less ([ReduNet §5.2, footnote 34])
                  accelerated: bool = False,  # Nesterov-type skip connections across three layers, [ReduNet eq. 28]
                  beta: float = 0.9,  # β ∈ [0, 1), the momentum coefficient β_ℓ of [ReduNet eq. 28] (constant)
                 ):
