@@ -96,9 +96,9 @@ def _class_terms(Z: Tensor, Pi: Tensor, eps_sq: float) -> Tensor:
     return coef.gammas / 2 * logdet_scaled_gram(class_samples(Z, Pi), coef.alphas)
 
 # %% ../nbs/01_coding_rate.ipynb #c016
-def _prepare(Z, membership, eps_sq, num_classes):
-    "Validate (Z, membership, ε²) and return them with the `(m, k)` membership matrix."
-    Z = check_features(Z)
+def _prepare(Z, membership, eps_sq, num_classes, ndim=2):
+    "Validate (Z, membership, ε²) and return them with the `(m, k)` membership matrix; `ndim`: Z's allowed ranks (2: features)."
+    Z = check_features(Z, ndim=ndim)
     eps_sq = check_eps_sq(eps_sq)
     check_alpha(Z.shape[1] / (Z.shape[0] * eps_sq), Z.dtype)
     Pi = membership_matrix(membership, Z.shape[0], num_classes, dtype=Z.dtype, device=Z.device)

@@ -13,11 +13,11 @@ from torch import Tensor, nn
 
 from .circulant import circulant_family
 from .classify import NearestSubspace
-from .core import (check_bool, check_choice, check_dtype, check_eps_sq, check_features, check_int, check_positive, check_tensor,
-                                complex_dtype, membership_matrix, method_of, normalize)
-from .gram import apply_operator, check_alpha, factor, logdet, woodbury_dense
+from .core import (check_bool, check_choice, check_dtype, check_features, check_int, check_positive, check_tensor,
+                                complex_dtype, method_of, normalize)
+from .gram import apply_operator, factor, logdet, woodbury_dense
 from .gram import operator as kernel_operator
-from .rate import Rates, _coefficients, class_samples, class_slots
+from .rate import Rates, _coefficients, _prepare, class_samples, class_slots
 from .vector import LayerwiseNet, check_input_dtype, soft_membership
 
 # %% auto #0
@@ -126,12 +126,8 @@ def spectral_operators(V: Tensor,  # (m, F, C) spectra of the features (to_spect
 
 # %% ../nbs/06_spectral_1d.ipynb #c016
 def _prepare_circ(Z, membership, eps_sq, num_classes):
-    "Validate (Z, membership, ε²) for signals; return them with the `(m, k)` membership matrix."
-    Z = check_signals(Z)
-    eps_sq = check_eps_sq(eps_sq)
-    check_alpha(Z.shape[1] / (Z.shape[0] * eps_sq), Z.dtype)
-    Pi = membership_matrix(membership, Z.shape[0], num_classes, dtype=Z.dtype, device=Z.device)
-    return Z, Pi, eps_sq
+    "Validate (Z, membership, ε²) for signals `(m, C, T)` or images `(m, C, H, W)`: `rate._prepare` with those ranks."
+    return _prepare(Z, membership, eps_sq, num_classes, ndim=(3, 4))
 
 def rate_terms_circ(Z: Tensor,  # (m, C, T) signals or (m, C, H, W) images
                     membership: Tensor,  # labels (m,) or soft rows (m, k)
