@@ -37,6 +37,8 @@ def soft_membership(responses: Tensor,  # (m, k, n) responses Cʲzᵢ
     "The estimated membership π̂ʲ(z) = exp(−λ‖Cʲz‖) / Σᵢ exp(−λ‖Cⁱz‖) of [ReduNet eq. 23]; inactive (empty) classes get 0."
     check_tensor(responses, "responses")
     lam = check_positive(lam, "lam")
+    if responses.is_complex():      # spectral responses: the same norm over (re, im) pairs, without slow complex abs/norm kernels
+        responses = torch.view_as_real(responses.contiguous()).flatten(-2)
     scale = responses.abs().amax(-1).clamp_min(torch.finfo(responses.dtype).tiny)
     norms = scale * (responses / scale[..., None]).norm(dim=-1)   # (m, k) ‖Cʲzᵢ‖, scaled first: the squares cannot overflow
     if active is not None:

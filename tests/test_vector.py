@@ -353,3 +353,12 @@ def test_trim_memory_changes_nothing_but_memory():
     assert isinstance(release_freed_memory(), bool)
     with pytest.raises(TypeError, match="trim_memory"):
         ReduNet(3, 0.5, 0.5, 10.0).fit(X, y, trim_memory="yes")
+
+def test_soft_membership_of_complex_responses_is_the_literal_softmax():
+    "Complex (spectral) responses: the fast (re, im) path equals softmax(−λ‖Cʲz‖) with the complex norm, also at huge λ·‖·‖."
+    g = torch.Generator().manual_seed(3)
+    r = torch.randn(7, 3, 5, dtype=torch.complex128, generator=g)
+    torch.testing.assert_close(soft_membership(r, 2.0), torch.softmax(-2.0 * r.abs().pow(2).sum(-1).sqrt(), -1))
+    torch.testing.assert_close(soft_membership(r.mT.mT, 2.0), soft_membership(r.clone(), 2.0))  # non-contiguous input
+    big = soft_membership(r * 1e30, 1e10)
+    assert torch.isfinite(big).all() and torch.allclose(big.sum(-1), torch.ones(7, dtype=torch.float64))
