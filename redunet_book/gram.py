@@ -168,7 +168,8 @@ def operator(f: Factor,
     a = f.alpha[..., None, None]
     if not f.gram:
         if f.L is not None:
-            out = a.to(f.L.dtype) * torch.cholesky_inverse(f.L)
+            eye = torch.eye(f.L.shape[-1], dtype=f.L.dtype, device=f.L.device).expand(f.L.shape)
+            out = a.to(f.L.dtype) * torch.cholesky_solve(eye, f.L)  # not cholesky_inverse: 30x slower on CPU at n = 784
         else:
             out = (f.U / _scale(f)[..., None, :].to(f.U.dtype)) @ f.U.mH * a.to(f.U.dtype)
         return out.to(f.dtype)

@@ -343,6 +343,24 @@ def _features(self: SpectralReduNet, state: tuple) -> Tensor:
     V, _, shape, _ = state
     return from_spectral(V, shape, self.half)
 
+@method_of(SpectralReduNet, "_map_start")
+def _map_start(self: SpectralReduNet, X: Tensor) -> tuple:
+    "The evaluation state of new signals `(q, C, *shape)` ([ReduNet Algorithm 3], lines 1–2): on the sphere, in the spectral domain."
+    Z = normalize(check_features(X, "inputs", ndim=(3, 4), min_samples=0))
+    return to_spectral(Z, self.half), tuple(Z.shape[2:])
+
+@method_of(SpectralReduNet, "_map_step")
+def _map_step(self: SpectralReduNet, layer: SpectralReduLayer, state: tuple) -> tuple:
+    "One layer of [ReduNet Algorithm 3] (lines 12–20, π̂ estimated) on an evaluation state."
+    V, shape = state
+    return layer.step(V), shape
+
+@method_of(SpectralReduNet, "_map_features")
+def _map_features(self: SpectralReduNet, state: tuple) -> Tensor:
+    "The signals `(q, C, *shape)` an evaluation state holds (back from the spectral domain)."
+    V, shape = state
+    return from_spectral(V, shape, self.half)
+
 # %% ../nbs/06_spectral_1d.ipynb #c032
 @method_of(SpectralReduNet, "forward")
 def _forward_net(self: SpectralReduNet,

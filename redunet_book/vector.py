@@ -5,7 +5,7 @@
 # %% ../nbs/04_vector_redunet.ipynb #c002
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -171,24 +171,32 @@ class LayerwiseNet(nn.Module):
             trim_memory: bool = False,  # after each layer, hand freed memory back to the OS (a lower peak, some time)
            ):
         "[ReduNet Algorithm 1] (3 for signals): per layer, the operators from the current training features, then the features moved; `history`."
+        history, self.layers = [], nn.ModuleList()
+        for layer, rates, state in self._construction(Z, membership, num_classes, progress, trim_memory):
+            if layer is not None:
+                self.layers.append(layer)
+            history.append(rates)
+        self.history = torch.stack(history)                        # (L + 1, 3): R, Rc, ΔR at the input and after each layer
+        self.train_features_ = self._features(state)
+        return self
+
+    def _construction(self, Z: Tensor, membership: Tensor, num_classes: Optional[int], progress: bool = False,
+                      trim_memory: bool = False):
+        "[ReduNet Algorithm 1] as a generator: `(None, rates, state)` at the input, then `(layer, rates, state)` for each layer kept."
         state, Pi, rates = self._start(Z, membership, num_classes)     # the one check of the inputs
-        history, self.layers = [rates], nn.ModuleList()
         steps, trim_memory = range(self.num_layers), check_bool(trim_memory, "trim_memory")
         if check_bool(progress, "progress"):
             from tqdm.auto import tqdm
             steps = tqdm(steps, desc=f"{type(self).__name__} layers")
+        yield None, rates, state
         for ell in steps:
-            layer, moved, rates = self._grow(state, Pi, last=ell + 1 == self.num_layers)
-            if self.min_gain is not None and float(rates[2] - history[-1][2]) < self.min_gain:
+            layer, moved, new_rates = self._grow(state, Pi, last=ell + 1 == self.num_layers)
+            if self.min_gain is not None and float(new_rates[2] - rates[2]) < self.min_gain:
                 break                                              # diminishing returns: drop this layer
-            self.layers.append(layer)
-            state = moved
-            history.append(rates)
+            state, rates = moved, new_rates
+            yield layer, rates, state
             if trim_memory:                                        # freed temporaries would otherwise stay in the heap
                 release_freed_memory()
-        self.history = torch.stack(history)                        # (L + 1, 3): R, Rc, ΔR at the input and after each layer
-        self.train_features_ = self._features(state)
-        return self
 
     def _check_fitted(self) -> None:
         "Evaluation needs the layers: made by `fit` or by `load_state_dict`."
@@ -220,6 +228,43 @@ def _lookahead(self: ReduNet, Z: Tensor, Z_prev: Tensor) -> Tensor:
     "The extrapolated point q_{ℓ+1} = z_ℓ + β(z_ℓ − z_{ℓ−1}) of [ReduNet eq. 28] (just z_ℓ when not accelerated)."
     return Z + self.beta * (Z - Z_prev) if self.accelerated else Z
 
+# %% ../nbs/04_vector_redunet.ipynb #c018m
+@method_of(LayerwiseNet, "construct_and_map")
+@torch.no_grad()
+def _construct_and_map(self: LayerwiseNet,
+                       Z: Tensor,  # training features (m, n) or signals (m, C, *shape)
+                       membership: Tensor,  # labels (m,) or soft rows (m, k): the Π of the construction
+                       inputs: Sequence[Tensor],  # tensors (q, *Z.shape[1:]) to map by [ReduNet Algorithm 2]
+                       num_classes: Optional[int] = None,  # k, for integer labels
+                       at: Sequence[int] = (),  # depths 0 ≤ d ≤ L at which the mapped inputs are also returned
+                      ) -> tuple[dict, Tensor]:  # {depth: [mapped inputs]} (the depths `at` and the last), history (L + 1, 3)
+    "`fit`, then `forward` on each input, in one pass: every new layer maps the inputs and is dropped, so memory holds one layer, not L."
+    check_tensor(Z, "Z")
+    if not isinstance(inputs, (list, tuple)):
+        raise TypeError(f"inputs must be a list or tuple of tensors, got {type(inputs).__name__}")
+    for X in inputs:
+        if check_tensor(X, "inputs").dtype != Z.dtype:
+            raise TypeError(f"inputs must have the dtype of Z ({Z.dtype}), got {X.dtype}")
+        if X.shape[1:] != Z.shape[1:]:
+            raise ValueError(f"inputs must have shape (q, {', '.join(map(str, Z.shape[1:]))}) like Z, got {tuple(X.shape)}")
+    if not isinstance(at, (list, tuple, range)):
+        raise TypeError(f"at must be a list or tuple of depths, got {type(at).__name__}")
+    at = {check_int(d, "at", 0) for d in at}
+    if at and max(at) > self.num_layers:
+        raise ValueError(f"at must hold depths <= num_layers = {self.num_layers}, got {max(at)}")
+    states, out, history = [], {}, []
+    for layer, rates, _ in self._construction(Z, membership, num_classes):
+        if layer is None:                                          # after the construction's start has checked Z
+            states = [self._map_start(X) for X in inputs]
+        else:
+            states = [self._map_step(layer, s) for s in states]
+        history.append(rates)
+        if len(history) - 1 in at:
+            out[len(history) - 1] = [self._map_features(s) for s in states]
+    out[len(history) - 1] = [self._map_features(s) for s in states]
+    return out, torch.stack(history)
+
+
 # %% ../nbs/04_vector_redunet.ipynb #c020
 @method_of(ReduNet, "_start")
 def _start(self: ReduNet, Z: Tensor, membership: Tensor, num_classes: Optional[int]) -> tuple:
@@ -240,6 +285,23 @@ def _grow(self: ReduNet, state: tuple, Pi: Tensor, last: bool) -> tuple:
 @method_of(ReduNet, "_features")
 def _features(self: ReduNet, state: tuple) -> Tensor:
     "The training features `(m, n)` a construction state holds."
+    return state[0]
+
+@method_of(ReduNet, "_map_start")
+def _map_start(self: ReduNet, X: Tensor) -> tuple:
+    "The evaluation state of new features `(q, n)` ([ReduNet Algorithm 2]): on the sphere, with the previous point of [ReduNet eq. 28]."
+    Z = normalize(check_features(X, "inputs", min_samples=0))
+    return Z, Z
+
+@method_of(ReduNet, "_map_step")
+def _map_step(self: ReduNet, layer: ReduLayer, state: tuple) -> tuple:
+    "One layer of [ReduNet Algorithm 2] ([ReduNet eq. 27], or eq. 28 when accelerated) on an evaluation state."
+    Z, Z_prev = state
+    return layer(self.lookahead(Z, Z_prev)), Z
+
+@method_of(ReduNet, "_map_features")
+def _map_features(self: ReduNet, state: tuple) -> Tensor:
+    "The features `(q, n)` an evaluation state holds."
     return state[0]
 
 # %% ../nbs/04_vector_redunet.ipynb #c023

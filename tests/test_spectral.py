@@ -339,3 +339,19 @@ def test_scaled_inverse_falls_back_to_float64(gen, monkeypatch):
     assert op.dtype == torch.complex64 and ld.dtype == torch.float32
     torch.testing.assert_close(op, ref_op.to(torch.complex64))
     torch.testing.assert_close(ld, ref_ld.float())
+
+
+@pytest.mark.parametrize("shape", [(8,), (4, 6)])
+def test_spectral_construct_and_map_is_fit_then_forward(shape):
+    "The one-pass construction and evaluation of 1D and 2D signals equals fit + forward at every requested depth."
+    g = torch.Generator().manual_seed(4)
+    X = torch.randn(10, 3, *shape, dtype=torch.float64, generator=g)
+    y = torch.arange(10) % 2
+    Q = torch.randn(5, 3, *shape, dtype=torch.float64, generator=g)
+    net = SpectralReduNet(4, 0.5, 0.1, 50.0).fit(X, y)
+    _, path = net(Q, return_history=True)
+    out, history = SpectralReduNet(4, 0.5, 0.1, 50.0).construct_and_map(X, y, [Q], at=[1])
+    assert set(out) == {1, 4}
+    for d in out:
+        torch.testing.assert_close(out[d][0], path[d], rtol=0, atol=1e-12)
+    torch.testing.assert_close(history, net.history, rtol=0, atol=1e-12)

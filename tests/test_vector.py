@@ -362,3 +362,39 @@ def test_soft_membership_of_complex_responses_is_the_literal_softmax():
     torch.testing.assert_close(soft_membership(r.mT.mT, 2.0), soft_membership(r.clone(), 2.0))  # non-contiguous input
     big = soft_membership(r * 1e30, 1e10)
     assert torch.isfinite(big).all() and torch.allclose(big.sum(-1), torch.ones(7, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("kw", [dict(), dict(accelerated=True), dict(min_gain=1e-3), dict(nonlinearity="relu")])
+def test_construct_and_map_is_fit_then_forward(kw):
+    "One pass without stored layers gives the features of fit + forward at every requested depth, and the same history."
+    from redunet_book.data import subspace_samples
+    X, y = subspace_samples([2, 2, 1], 6, 12, noise=0.05, generator=torch.Generator().manual_seed(1))
+    X = X.double()
+    Q = torch.randn(9, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    net = ReduNet(6, 0.5, 0.1, 20.0, **kw).fit(X, y)
+    _, path = net(Q, return_history=True)
+    _, path_tr = net(X, return_history=True)
+    out, history = ReduNet(6, 0.5, 0.1, 20.0, **kw).construct_and_map(X, y, [Q, X], at=(0, 2))
+    L = len(net.layers)
+    assert set(out) == {0, 2, L}
+    for d in out:
+        torch.testing.assert_close(out[d][0], path[d], rtol=0, atol=1e-12)
+        torch.testing.assert_close(out[d][1], path_tr[d], rtol=0, atol=1e-12)
+    torch.testing.assert_close(history, net.history, rtol=0, atol=1e-12)
+
+
+def test_construct_and_map_checks_its_inputs():
+    X, y = torch.randn(8, 4, dtype=torch.float64), torch.arange(8) % 2
+    net = ReduNet(2, 0.5, 0.1, 20.0)
+    with pytest.raises(ValueError, match="inputs"):
+        net.construct_and_map(X, y, [torch.randn(3, 5, dtype=torch.float64)])
+    with pytest.raises(TypeError, match="inputs"):
+        net.construct_and_map(X, y, [X.float()])
+    with pytest.raises(TypeError, match="inputs"):
+        net.construct_and_map(X, y, X)
+    with pytest.raises(ValueError, match="at"):
+        net.construct_and_map(X, y, [X], at=(3,))
+    with pytest.raises(TypeError, match="at"):
+        net.construct_and_map(X, y, [X], at=2)
+    with pytest.raises(ValueError, match="inputs"):
+        net.construct_and_map(X, y, [torch.full((2, 4), float("nan"), dtype=torch.float64)])
