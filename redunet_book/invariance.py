@@ -11,22 +11,25 @@ from typing import Mapping, Optional
 
 import torch
 from torch import Tensor, nn
+from torch.nn.functional import one_hot
 
 from .classify import NearestSubspace, accuracy
 from .core import (check_bool, check_dtype, check_features, check_int, check_labels, check_tensor, normalize,
                                resolve_device)
-from .data import cyclic_translations, polar_resample
+from .data import cyclic_translations, load_mnist, polar_resample
+from .fetch import find_mnist
 from .experiments import MNISTConfig, _check_config, _check_data, register_experiment
 from .lifting import Lifting
 from .spectral import SpectralReduNet
 from .vector import ReduNet
 
 # %% auto #0
-__all__ = ['TABLE14_PAPER', 'TABLE15_PAPER', 'PLAIN_VS_INVARIANT_SLIDES', 'InvarianceConfig', 'RotationConfig',
-           'TranslationConfig', 'invariance_data', 'all_shifts', 'invariant_network', 'shifted_features',
+__all__ = ['TABLE14_PAPER', 'TABLE15_PAPER', 'PLAIN_VS_INVARIANT_SLIDES', 'SLIDES_CONFIGS', 'InvarianceConfig', 'RotationConfig',
+           'TranslationConfig', 'invariance_data', 'all_shifts', 'lifting', 'invariant_network', 'shifted_features',
            'cross_class_cosines', 'cosine_histogram', 'best_shift_accuracy', 'ns_accuracy', 'invariance_row',
-           'plain_comparison', 'run_invariance', 'EquivarianceConfig', 'canonical_shifts', 'top_neighbours',
-           'run_equivariance', 'run_rotation', 'run_translation']
+           'plain_comparison', 'run_invariance', 'SlidesRotationConfig', 'SlidesTranslationConfig', 'slides_draw',
+           'run_slides', 'EquivarianceConfig', 'canonical_shifts', 'top_neighbours', 'run_equivariance', 'run_rotation',
+           'run_translation', 'run_slides_rotation', 'run_slides_translation']
 
 # %% ../nbs/10b_invariance.ipynb #c005
 @dataclass
@@ -110,11 +113,16 @@ def all_shifts(X: Tensor,  # (m, C, T) signals or (m, C, H, W) images
     raise ValueError(f"X must have shape (m, C, T) or (m, C, H, W), got {tuple(X.shape)}")
 
 # %% ../nbs/10b_invariance.ipynb #c015
+def lifting(d: dict, channels: int, config: InvarianceConfig) -> nn.Module:
+    "The seeded random lifting of [ReduNet §5.2]: `channels` kernels of `config.kernel_size`, a ReLU, onto the sphere."
+    _check_data(d, ("X_train", "dims")), _check_config(config, InvarianceConfig)
+    return Lifting(channels, config.kernel_size, dims=d["dims"], in_channels=d["X_train"].shape[1], nonlinearity="relu",
+                   normalize_output=True, seed=config.seed, dtype=d["X_train"].dtype)
+
 def invariant_network(d: dict, channels: int, config: InvarianceConfig) -> tuple:
     "Lift with `channels` seeded random kernels (ReLU, onto the sphere) and construct the spectral ReduNet [ReduNet Algorithm 3]."
     _check_data(d, ("X_train", "y_train", "dims")), _check_config(config, InvarianceConfig)
-    lift = Lifting(channels, config.kernel_size, dims=d["dims"], in_channels=d["X_train"].shape[1], nonlinearity="relu",
-                   normalize_output=True, seed=config.seed, dtype=d["X_train"].dtype)
+    lift = lifting(d, channels, config)
     net = SpectralReduNet(config.num_layers, config.eta, config.eps_sq, config.lam)
     net.fit(lift(d["X_train"]), d["y_train"], num_classes=config.num_classes)
     return lift, net
@@ -245,6 +253,118 @@ def run_invariance(config: InvarianceConfig, device=None, keep: bool = False) ->
         out["labels"] = dict(train=d["y_train"], test=d["y_test"])
     return out
 
+# %% ../nbs/10b_invariance.ipynb #c034s
+@dataclass
+class SlidesRotationConfig(RotationConfig):
+    "The slides' '1D Cyclic Shift Invariance of 0 and 1' [slides]: the digits 0 and 1 in polar form, invariant vs plain ReduNet."
+    num_classes: int = 2  # the digits 0 and 1
+    train_per_class: int = 20  # (slides: 1000, i.e. 2000 training samples)
+    test_per_class: int = 20  # (slides: 990, i.e. 1980 test samples)
+    channels_grid: tuple = (5,)  # C (slides: 5)
+    num_layers: int = 12  # L of the invariant network (slides: 3500)
+    plain_layers: int = 12  # L of the plain vector ReduNet (slides: the same network depth)
+    plain_shifted_per_class: Optional[int] = None  # test images per class whose every shift the plain network maps (None: all)
+    checkpoints: tuple = (0, 4)  # depths at which the accuracies are also measured (0: nearest subspace on the inputs)
+
+    @classmethod
+    def paper(cls) -> "SlidesRotationConfig":
+        "2000 training and 1980 test images, C = 5, L = 3500; the polar grid and the 20 rotations of Table 14 (Γ = 200, 15 radii)."
+        return cls(train_per_class=1000, test_per_class=990, num_layers=3500, plain_layers=3500, num_angles=200,
+                   num_radii=15, stride=10, split="auto", checkpoints=(0, 10, 100, 350, 1000))
+
+@dataclass
+class SlidesTranslationConfig(TranslationConfig):
+    "The slides' '2D Cyclic Translation Invariance' [slides], read as the digits 0 and 1: invariant vs plain ReduNet on the torus."
+    num_classes: int = 2  # the digits 0 and 1 (the slides' section follows the 0-vs-1 experiment; see the text)
+    train_per_class: int = 20  # (slides: 500, i.e. 1000 training samples)
+    test_per_class: int = 10  # (slides: 250, i.e. 500 test samples)
+    channels_grid: tuple = (5,)  # C (slides: 5)
+    num_layers: int = 6  # L (slides: 2000)
+    plain_layers: int = 6
+    plain_shifted_per_class: Optional[int] = None  # test images per class whose every shift the plain network maps (None: all)
+    checkpoints: tuple = (0, 2)  # depths at which the accuracies are also measured
+
+    @classmethod
+    def paper(cls) -> "SlidesTranslationConfig":
+        "1000 training and 500 test images, C = 5, L = 2000; the 9×9 kernels and the 16 translations of Table 15."
+        return cls(train_per_class=500, test_per_class=250, num_layers=2000, plain_layers=2000, stride=7, split="auto",
+                   checkpoints=(0, 10, 100, 500))
+
+SLIDES_CONFIGS = (SlidesRotationConfig, SlidesTranslationConfig)
+
+
+# %% ../nbs/10b_invariance.ipynb #c035s
+def slides_draw(config: InvarianceConfig) -> tuple:
+    "`config` with the sizes the data allow: the slides' where they fit, else the largest balanced disjoint draw of the test split, in the same proportion."
+    cfg = _check_config(config, InvarianceConfig)
+    if not isinstance(cfg, SLIDES_CONFIGS):
+        raise TypeError(f"config must be a SlidesRotationConfig or SlidesTranslationConfig, got {type(config).__name__}")
+    official = cfg.split == "official" or (cfg.split == "auto" and find_mnist("train", cfg.data_root) is not None)
+    want = cfg.train_per_class + cfg.test_per_class
+    if official:
+        return cfg, f"official splits: {cfg.train_per_class} + {cfg.test_per_class} images per class, as asked"
+    labels = load_mnist(cfg.data_root, "test", verify=cfg.verify_checksums)[1]
+    have = int(torch.bincount(labels, minlength=cfg.num_classes)[:cfg.num_classes].min())
+    if want <= have:
+        return cfg, f"test split only: {cfg.train_per_class} + {cfg.test_per_class} images per class, as asked"
+    train = have * cfg.train_per_class // want
+    return (cfg.with_overrides(train_per_class=train, test_per_class=have - train, split="test"),
+            f"test split only: its smallest class of the digits 0-{cfg.num_classes - 1} has {have} images, so "
+            f"{train} + {have - train} per class instead of {cfg.train_per_class} + {cfg.test_per_class} (the same proportion)")
+
+def _depth_accuracies(mapped: dict, y_train: Tensor, y_test: Tensor, y_shifted: Tensor, r: int, k: int) -> dict:
+    "Nearest-subspace accuracies at each depth: fitted on the mapped training inputs, on the test set as is and with all shifts."
+    out = {}
+    for depth, (Z_tr, Z_te, Z_sh) in sorted(mapped.items()):
+        out[depth] = ns_accuracy(Z_tr, y_train, dict(train_acc=(Z_tr, y_train), test_acc=(Z_te, y_test),
+                                                     invariance_test_acc=(Z_sh, y_shifted)), r, k)
+    return out
+
+def _slides_network(net, Z_train, y_train, Z_test, y_test, Z_shifted, y_shifted, config) -> dict:
+    "Construct `net` on the training inputs and map all three sets in one pass (`construct_and_map`); the accuracies at every checkpoint."
+    start = time.perf_counter()
+    at = tuple(d for d in config.checkpoints if d <= net.num_layers)
+    mapped, history = net.construct_and_map(Z_train, y_train, [Z_train, Z_test, Z_shifted], config.num_classes, at=at)
+    acc = _depth_accuracies(mapped, y_train, y_test, y_shifted, config.num_components, config.num_classes)
+    depth = max(acc)
+    step = max(1, len(history) // 500)                            # at most ~500 points of the rate curve
+    return dict(layers=depth, **acc[depth], by_depth={str(d): a for d, a in acc.items()}, n_shifted=len(y_shifted),
+                delta_r_train=[round(float(v), 5) for v in history[::step, 2]], delta_r_every=step,
+                seconds=round(time.perf_counter() - start, 3))
+
+def run_slides(config: InvarianceConfig, device=None) -> dict:
+    "The slides' plain-vs-invariant table: both networks on one 0-vs-1 draw, accuracy on the test set as is and with all shifts."
+    cfg, sizes = slides_draw(config)
+    if not cfg.checkpoints or not all(isinstance(c, int) and c >= 0 for c in cfg.checkpoints):
+        raise ValueError(f"config.checkpoints must be a non-empty tuple of depths >= 0, got {cfg.checkpoints!r}")
+    d = invariance_data(cfg, device)
+    X_tr, y_tr, X_te, y_te = d["X_train"], d["y_train"], d["X_test"], d["y_test"]
+    Xs = all_shifts(X_te, cfg.stride)                                  # (q, S, ...): shift 0 first
+    S = Xs.shape[1]
+    out = dict(data=d["description"], sizes=sizes, n_train=len(y_tr), n_test=len(y_te), shifts=S,
+               input_shape=list(X_tr.shape[1:]), rows=[])
+    for channels in cfg.channels_grid:
+        lift = lifting(d, int(channels), cfg)
+        net = SpectralReduNet(cfg.num_layers, cfg.eta, cfg.eps_sq, cfg.lam)
+        with torch.no_grad():
+            L_tr, L_te, L_sh = lift(X_tr), lift(X_te), lift(Xs.flatten(0, 1))
+        out["rows"].append(dict(channels=int(channels), **_slides_network(net, L_tr, y_tr, L_te, y_te, L_sh,
+                                                                           y_te.repeat_interleave(S), cfg)))
+    if cfg.plain_layers > 0:
+        keep = torch.arange(len(y_te), device=y_te.device)
+        if cfg.plain_shifted_per_class is not None:                      # the first images of each class in the draw
+            n = check_int(cfg.plain_shifted_per_class, "config.plain_shifted_per_class")
+            rank = (one_hot(y_te, cfg.num_classes).cumsum(0) - 1).gather(1, y_te[:, None])[:, 0]   # i-th of its class
+            keep = keep[rank < n]
+        def flat(X):
+            return normalize(X.flatten(1))
+        net = ReduNet(cfg.plain_layers, cfg.eta, cfg.eps_sq, cfg.lam)
+        out["plain"] = dict(dim=flat(X_tr[:1]).shape[1], shifted_images=len(keep),
+                            **_slides_network(net, flat(X_tr), y_tr, flat(X_te), y_te, flat(Xs[keep].flatten(0, 1)),
+                                              y_te[keep].repeat_interleave(S), cfg))
+    return out
+
+
 # %% ../nbs/10b_invariance.ipynb #c037
 @dataclass
 class EquivarianceConfig(MNISTConfig):
@@ -332,3 +452,17 @@ def run_translation(config: TranslationConfig, device=None) -> dict:
     "[ReduNet Table 15] (one row per channel count), [ReduNet Fig. 16(g, h)] data, and the plain vector ReduNet on the same images."
     _check_config(config, TranslationConfig)
     return run_invariance(config, device)
+
+@register_experiment("slides-rotation01", SlidesRotationConfig, "The slides' rotation table: invariant vs plain ReduNet on the digits 0 and 1",
+                     "Ma, lecture slides (2025): '1D Cyclic Shift Invariance of 0 and 1', the table for all rotations")
+def run_slides_rotation(config: SlidesRotationConfig, device=None) -> dict:
+    "The slides' table for digits with all rotations: plain vs invariant ReduNet, C = 5, L = 3500 (`run_slides`)."
+    _check_config(config, SlidesRotationConfig)
+    return run_slides(config, device)
+
+@register_experiment("slides-translation", SlidesTranslationConfig, "The slides' translation table: invariant vs plain ReduNet on the digits 0 and 1",
+                     "Ma, lecture slides (2025): '2D Cyclic Translation Invariance', the table for all translations")
+def run_slides_translation(config: SlidesTranslationConfig, device=None) -> dict:
+    "The slides' table for digits with all translations: plain vs invariant ReduNet, C = 5, L = 2000 (`run_slides`)."
+    _check_config(config, SlidesTranslationConfig)
+    return run_slides(config, device)
