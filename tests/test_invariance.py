@@ -133,3 +133,67 @@ def test_best_shift_rule_is_invariant(gen):
     Zs = all_shifts(Z, 1)                                                # (6, 8, 2, 8)
     rolled = torch.roll(Zs, 3, dims=1)                                   # the same groups, listed from another shift
     assert best_shift_accuracy(Z, y, Zs, y, 2) == best_shift_accuracy(Z, y, rolled, y, 2) == 1.0
+
+
+# ---------------------------------------------------------------- the slides' plain-vs-invariant tables
+
+from redunet_book.invariance import (SlidesRotationConfig, SlidesTranslationConfig, invariance_row, lifting, ns_accuracy,  # noqa: E402
+                                     run_slides, slides_draw)
+
+SLIDES_TINY = dict(channels_grid=(4,), num_layers=2, plain_layers=2, checkpoints=(0, 1), verify_checksums=False)
+
+
+def test_slides_presets_follow_the_slides():
+    "The slides' protocols: digits 0 and 1; 2000 + 1980 images, C = 5, L = 3500; 1000 + 500 images, C = 5, L = 2000."
+    r, t = SlidesRotationConfig.paper(), SlidesTranslationConfig.paper()
+    assert (r.num_classes, 2 * r.train_per_class, 2 * r.test_per_class, r.channels_grid, r.num_layers) == (2, 2000, 1980, (5,), 3500)
+    assert (t.num_classes, 2 * t.train_per_class, 2 * t.test_per_class, t.channels_grid, t.num_layers) == (2, 1000, 500, (5,), 2000)
+    assert (r.num_angles, r.num_radii, r.stride) == (200, 15, 10) and t.stride == 7
+    assert {"slides-rotation01", "slides-translation"} <= set(EXPERIMENTS)
+
+
+def test_slides_draw_takes_the_largest_balanced_draw(tmp_path):
+    "From a test split too small for the sizes asked, the largest balanced disjoint draw in the same proportion."
+    write_fake_mnist(tmp_path, per_class=7)
+    cfg, note = slides_draw(SlidesRotationConfig(train_per_class=10, test_per_class=10, data_root=str(tmp_path), **SLIDES_TINY))
+    assert (cfg.train_per_class, cfg.test_per_class, cfg.split) == (3, 4, "test") and "7 images" in note
+    small = SlidesRotationConfig(train_per_class=2, test_per_class=3, data_root=str(tmp_path), **SLIDES_TINY)
+    assert slides_draw(small)[0] is small
+    with pytest.raises(TypeError, match="config"):
+        slides_draw(RotationConfig(data_root=str(tmp_path)))
+
+
+def test_run_slides_matches_fit_then_forward(tmp_path):
+    "The one-pass run gives the accuracies of the stored network (fit, forward, nearest subspace), for both tables."
+    write_fake_mnist(tmp_path, per_class=6)
+    geo = dict(num_angles=16, num_radii=3, stride=4)
+    for cfg in (SlidesRotationConfig(train_per_class=3, test_per_class=3, data_root=str(tmp_path), dtype="float64", **geo, **SLIDES_TINY),
+                SlidesTranslationConfig(train_per_class=3, test_per_class=3, data_root=str(tmp_path), dtype="float64",
+                                        kernel_size=3, stride=14, **SLIDES_TINY)):
+        out = run_slides(cfg, "cpu")
+        d = invariance_data(cfg, "cpu")
+        S = out["shifts"]
+        assert (out["n_train"], out["n_test"], S) == (6, 6, 4) and sorted(out["rows"][0]["by_depth"]) == ["0", "1", "2"]
+        lift, net = invariant_network(d, 4, cfg)
+        with torch.no_grad():
+            Z_tr, Z_te = net(lift(d["X_train"])), net(lift(d["X_test"]))
+            Z_sh = net(lift(all_shifts(d["X_test"], cfg.stride).flatten(0, 1)))
+        ref = ns_accuracy(Z_tr, d["y_train"], dict(test_acc=(Z_te, d["y_test"]),
+                                                   invariance_test_acc=(Z_sh, d["y_test"].repeat_interleave(S))), 10, 2)
+        row = out["rows"][0]
+        assert (row["test_acc"], row["invariance_test_acc"]) == (ref["test_acc"], ref["invariance_test_acc"])
+        assert torch.allclose(torch.tensor(row["delta_r_train"]), net.history[:, 2].float(), atol=1e-5)
+        assert out["plain"]["shifted_images"] == 6 and out["plain"]["n_shifted"] == 6 * S
+
+
+def test_run_slides_plain_subset_and_bad_checkpoints(tmp_path):
+    write_fake_mnist(tmp_path, per_class=6)
+    cfg = SlidesRotationConfig(train_per_class=3, test_per_class=3, data_root=str(tmp_path), num_angles=16, num_radii=3, stride=4,
+                               plain_shifted_per_class=1, **SLIDES_TINY)
+    out = run_slides(cfg, "cpu")
+    assert out["plain"]["shifted_images"] == 2 and out["plain"]["n_shifted"] == 2 * out["shifts"]
+    with pytest.raises(ValueError, match="checkpoints"):
+        run_slides(cfg.with_overrides(checkpoints=(-1,)), "cpu")
+    with pytest.raises(TypeError, match="config"):
+        run_slides(RotationConfig(data_root=str(tmp_path)), "cpu")
+    assert callable(lifting) and callable(invariance_row)
