@@ -11,7 +11,7 @@ from typing import Mapping, Optional
 
 import torch
 from torch import Tensor, nn
-from torch.nn.functional import one_hot
+from torch.nn.functional import avg_pool2d, one_hot
 
 from .classify import NearestSubspace, accuracy
 from .core import (check_bool, check_dtype, check_features, check_int, check_labels, check_tensor, normalize,
@@ -26,10 +26,10 @@ from .vector import ReduNet
 # %% auto #0
 __all__ = ['TABLE14_PAPER', 'TABLE15_PAPER', 'PLAIN_VS_INVARIANT_SLIDES', 'SLIDES_CONFIGS', 'InvarianceConfig', 'RotationConfig',
            'TranslationConfig', 'invariance_data', 'all_shifts', 'lifting', 'invariant_network', 'shifted_features',
-           'cross_class_cosines', 'cosine_histogram', 'best_shift_accuracy', 'ns_accuracy', 'invariance_row',
-           'plain_comparison', 'run_invariance', 'SlidesRotationConfig', 'SlidesTranslationConfig', 'slides_draw',
-           'run_slides', 'EquivarianceConfig', 'canonical_shifts', 'top_neighbours', 'run_equivariance', 'run_rotation',
-           'run_translation', 'run_slides_rotation', 'run_slides_translation']
+           'cross_class_cosines', 'cosine_heatmap', 'cosine_histogram', 'best_shift_accuracy', 'ns_accuracy',
+           'invariance_row', 'plain_comparison', 'run_invariance', 'SlidesRotationConfig', 'SlidesTranslationConfig',
+           'slides_draw', 'run_slides', 'EquivarianceConfig', 'canonical_shifts', 'top_neighbours', 'run_equivariance',
+           'run_rotation', 'run_translation', 'run_slides_rotation', 'run_slides_translation']
 
 # %% ../nbs/10b_invariance.ipynb #c005
 @dataclass
@@ -47,6 +47,7 @@ class InvarianceConfig(MNISTConfig):
     num_components: int = 10  # rⱼ of the nearest-subspace classifier (capped by the class size)
     plain_layers: int = 8  # L of the plain vector ReduNet on flattened inputs (0: skip that comparison)
     histogram_bins: int = 50  # bins of the |cos| histograms on [0, 1]
+    heatmap_size: int = 64  # the |cos| heatmaps of the shifted training set are block-averaged to at most this size (0: none)
 
 # %% ../nbs/10b_invariance.ipynb #c006
 @dataclass
@@ -156,6 +157,20 @@ def cross_class_cosines(A: Tensor,  # (a, n) features (rows: samples)
     A, B = normalize(A.flatten(1)), normalize(B.flatten(1))
     return (A @ B.T).abs()[ya[:, None] != yb[None, :]]
 
+def cosine_heatmap(A: Tensor,  # (a, ...) samples, e.g. every shift of every training image
+                   y: Tensor,  # (a,) labels
+                   size: int,  # at most size × size cells
+                  ) -> list:  # rows of block-averaged |cos|, 3 decimals
+    "|cos| among the rows of A sorted by label ([ReduNet Figs. 16 a, b, e, f, 24, 26]), averaged over square blocks down to at most `size` cells a side."
+    A, size = check_features(A, "A", ndim=None), check_int(size, "size")
+    check_labels(y, "y", m=A.shape[0])
+    An = normalize(A.flatten(1))[torch.argsort(y, stable=True)]
+    M = (An @ An.T).abs()
+    block = -(-M.shape[0] // size)
+    if block > 1:
+        M = avg_pool2d(M[None, None], block, ceil_mode=True)[0, 0]
+    return [[round(float(v), 3) for v in row] for row in M.double().cpu()]
+
 def cosine_histogram(values: Tensor, bins: int) -> list:
     "Counts of `values` in `bins` equal bins of [0, 1]."
     values, bins = check_features(values, "values", ndim=1, min_samples=0), check_int(bins, "bins")
@@ -216,6 +231,9 @@ def invariance_row(d: dict, channels: int, config: InvarianceConfig, keep: bool 
                cos_pairs=int(cos_Z.numel()), cos_features_mean=float(cos_Z.mean()), cos_inputs_mean=float(cos_X.mean()),
                cos_features_hist=cosine_histogram(cos_Z, config.histogram_bins),
                cos_inputs_hist=cosine_histogram(cos_X, config.histogram_bins),
+               **({} if not config.heatmap_size else dict(
+                   heatmap_features=cosine_heatmap(Zs_tr.flatten(0, 1), ys_tr, config.heatmap_size),
+                   heatmap_inputs=cosine_heatmap(Xs_tr.flatten(0, 1), ys_tr, config.heatmap_size))),
                seconds=round(time.perf_counter() - start, 3))
     if keep:                                                     # tensors for the figures (not JSON)
         row["tensors"] = dict(lift=lift, net=net, Xs_train=Xs_tr, Zs_train=Zs_tr, Xs_test=Xs_te, Zs_test=Zs_te,

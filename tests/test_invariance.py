@@ -197,3 +197,17 @@ def test_run_slides_plain_subset_and_bad_checkpoints(tmp_path):
     with pytest.raises(TypeError, match="config"):
         run_slides(RotationConfig(data_root=str(tmp_path)), "cpu")
     assert callable(lifting) and callable(invariance_row)
+
+
+def test_cosine_heatmap_is_the_sorted_cosine_matrix_block_averaged():
+    from redunet_book.invariance import cosine_heatmap
+    A = torch.randn(6, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    y = torch.tensor([1, 0, 1, 0, 0, 1])
+    order = torch.tensor([1, 3, 4, 0, 2, 5])
+    An = A / A.norm(dim=1, keepdim=True)
+    full = (An[order] @ An[order].T).abs()
+    assert torch.allclose(torch.tensor(cosine_heatmap(A, y, 6), dtype=torch.float64), full, atol=5e-4)
+    half = torch.tensor(cosine_heatmap(A, y, 3), dtype=torch.float64)                     # 2 × 2 blocks
+    assert half.shape == (3, 3) and abs(float(half[0, 1]) - float(full[:2, 2:4].mean())) < 5e-4
+    with pytest.raises(ValueError, match="y"):
+        cosine_heatmap(A, y[:5], 3)
