@@ -12,15 +12,17 @@ from typing import Callable, Mapping, Optional, Union, get_args, get_origin, get
 import torch
 
 from .classify import NearestSubspace, accuracy
-from .core import (FLOAT_DTYPES, by_scale, check_dtype, check_eps_sq, check_features, check_labels, check_positive,
-                               get_scale, normalize, resolve_device)
+from .core import (FLOAT_DTYPES, by_scale, check_choice, check_dtype, check_eps_sq, check_features, check_int,
+                               check_labels, check_positive, get_scale, normalize, resolve_device)
 from .data import DATA_SPLITS, MNIST_CLASSES, MNISTSets, mnist_sets
+from .gaussians import BOOK_LAYERS, MIXTURES, PAPER_LAYERS, GaussianConfig, gaussian_record, run_gaussian_mixture
 from .vector import ReduNet
 
 # %% auto #0
 __all__ = ['FIELD_CHOICES', 'RENAMED_FIELDS', 'EXPERIMENTS', 'TABLE18_PAPER', 'fits_annotation', 'annotation_name',
            'ExperimentConfig', 'Experiment', 'register_experiment', 'get_experiment', 'run_experiment', 'MNISTConfig',
-           'Table18Config', 'mnist_vectors', 'nearest_subspace_accuracy', 'table18_cell', 'linear_svm', 'run_table18']
+           'Table18Config', 'mnist_vectors', 'nearest_subspace_accuracy', 'table18_cell', 'linear_svm', 'run_table18',
+           'GaussianFiguresConfig', 'run_gaussian_figures']
 
 # %% ../nbs/10_experiments.ipynb #c005
 FIELD_CHOICES = {"split": DATA_SPLITS}
@@ -292,3 +294,60 @@ def run_table18(config: Table18Config, device=None) -> dict:
     svm_pixels = linear_svm(d["P_train"], d["y_train"], d["P_test"], d["y_test"], config)
     return dict(data=d["description"], n_train=len(d["y_train"]), n_test=len(d["y_test"]), grid=grid,
                 svm=svm, svm_pixels=svm_pixels, raw_nearest_subspace=dict(train_acc=raw_train, test_acc=raw_test))
+
+# %% ../nbs/10_experiments.ipynb #c008h
+@dataclass
+class GaussianFiguresConfig(ExperimentConfig):
+    "Figs. 15, 28, 29 [ReduNet §5.2, Appendix E.4]: the mixtures of `gaussians.MIXTURES` and the construction's settings."
+    mixtures: str = ",".join(MIXTURES)  # comma-separated keys of gaussians.MIXTURES
+    num_layers: tuple = tuple(BOOK_LAYERS[k] for k in MIXTURES)  # L per mixture in the order of MIXTURES, or one L for all
+    samples_per_class: int = 500  # m, for the training set and again for the test set
+    sigma: float = 0.1  # σ of the clusters
+    eta: float = 0.5  # η, the step size
+    eps_sq: float = 0.1  # ε² (the paper's "ε = 0.1" as the authors' code reads it; chapter 09)
+    lam: float = 500.0  # λ of [ReduNet eq. 23]
+    seed: int = 0  # training data seed; the test data uses seed + 1
+    dtype: torch.dtype = torch.float64  # float64 (the chapter's) or float32
+    curve_points: int = 100  # the curves over the layers kept at about this many layers
+    keep_per_class: int = 50  # samples per class kept in the record for the figures
+
+    def __post_init__(self):
+        "The checks of `ExperimentConfig`; then the mixture names, one depth per mixture (or one for all) and the numbers (ValueError / TypeError naming the field)."
+        super().__post_init__()
+        name = type(self).__name__
+        for key in self.mixtures.split(","):
+            check_choice(key.strip(), f"{name}.mixtures", MIXTURES)
+        if len(self.num_layers) not in (1, len(MIXTURES)):
+            raise ValueError(f"{name}.num_layers must hold one depth, or one per mixture of MIXTURES ({len(MIXTURES)}), "
+                             f"got {self.num_layers!r}")
+        for L in self.num_layers:
+            check_int(L, f"{name}.num_layers", low=0)
+        check_int(self.samples_per_class, f"{name}.samples_per_class"), check_int(self.seed, f"{name}.seed", low=0)
+        check_int(self.curve_points, f"{name}.curve_points", low=2), check_int(self.keep_per_class, f"{name}.keep_per_class")
+        for key in ("sigma", "eta", "eps_sq", "lam"):
+            check_positive(getattr(self, key), f"{name}.{key}")
+
+    @classmethod
+    def paper(cls) -> "GaussianFiguresConfig":
+        "The paper's depths: L = 2000 (Figs. 15, 28), 2500 and 4000 (Fig. 29, three and six classes)."
+        return cls(num_layers=tuple(PAPER_LAYERS[k] for k in MIXTURES))
+
+    def mixture_config(self, mixture: str) -> GaussianConfig:
+        "The `gaussians.GaussianConfig` of one of the mixtures."
+        check_choice(mixture, "mixture", MIXTURES)
+        L = self.num_layers[0] if len(self.num_layers) == 1 else self.num_layers[list(MIXTURES).index(mixture)]
+        return GaussianConfig(mixture, samples_per_class=self.samples_per_class, sigma=float(self.sigma), eta=float(self.eta),
+                              eps_sq=float(self.eps_sq), lam=float(self.lam), num_layers=L, seed=self.seed)
+
+@register_experiment("gaussians", GaussianFiguresConfig, "Gaussian mixtures on the circle and the sphere: class lines, rates, unseen samples",
+                     "ReduNet (JMLR 2022), §5.2 and Appendix E.4, Figs. 15, 28, 29")
+def run_gaussian_figures(config: GaussianFiguresConfig, device=None) -> dict:
+    "Figs. 15, 28, 29 [ReduNet §5.2]: each mixture constructed ([ReduNet Algorithm 1]), its test set mapped ([ReduNet Algorithm 2]), as `gaussian_record`s."
+    _check_config(config, GaussianFiguresConfig)
+    device, out = resolve_device(device), {}
+    for mixture in (key.strip() for key in config.mixtures.split(",")):
+        start = time.perf_counter()
+        run = run_gaussian_mixture(config.mixture_config(mixture), device, config.dtype)
+        out[mixture] = dict(gaussian_record(run, config.curve_points, config.keep_per_class),
+                            seconds=round(time.perf_counter() - start, 3))
+    return dict(mixtures=out)

@@ -14,14 +14,15 @@ from torch import Tensor
 
 from .classify import accuracy, nearest_subspace
 from .core import (by_scale, check_bool, check_choice, check_dtype, check_eps_sq, check_features, check_int,
-                               check_positive, check_tensor, make_generator, normalize, resolve_device)
+                               check_positive, check_tensor, make_generator, membership_matrix, normalize,
+                               resolve_device)
 from .theory import class_spectra
-from .vector import ReduNet, path_rates
+from .vector import ReduNet, layers_to_reach, path_rates
 
 # %% auto #0
 __all__ = ['MIXTURES', 'PAPER_LAYERS', 'BOOK_LAYERS', 'mixture_centers', 'sphere_gaussian_mixture', 'GaussianConfig',
            'GaussianRun', 'run_gaussian_mixture', 'leading_directions', 'direction_cosines', 'max_offdiagonal',
-           'cluster_accuracy', 'gaussian_summary']
+           'cluster_accuracy', 'gaussian_summary', 'gaussian_record']
 
 # %% ../nbs/09_gaussians.ipynb #c005
 def _circle(*degrees: float) -> list:
@@ -173,4 +174,67 @@ def gaussian_summary(run: GaussianRun) -> dict:
         max_cos_train=max_offdiagonal(direction_cosines(run.Z_train, run.y_train)),
         max_cos_test=max_offdiagonal(direction_cosines(run.Z_test, run.y_test)),
         test_cluster_accuracy=cluster_accuracy(run),
+    )
+
+# %% ../nbs/09_gaussians.ipynb #c016s
+def _replay_train_path(run: GaussianRun, layers: Tensor) -> Tensor:
+    "(len(layers), k·m, n) the training features after the given layers, replaying [ReduNet Algorithm 1]'s moves with the true labels."
+    net, Z = run.net, normalize(run.X_train)
+    Pi = membership_matrix(run.y_train, Z.shape[0], dtype=Z.dtype, device=Z.device)
+    wanted, path, Z_prev = set(layers.tolist()), [], Z
+    if 0 in wanted:
+        path.append(Z)
+    for ell, layer in enumerate(net.layers, 1):
+        Z_prev, Z = Z, layer(net.lookahead(Z, Z_prev), Pi if net.train_update == "labels" else None)
+        if ell in wanted:
+            path.append(Z)
+    return torch.stack(path)
+
+def _class_spread(Z: Tensor, labels: Tensor) -> float:
+    "The largest angle (degrees) between a feature and the mean direction of its class (90 or more: a class split into an antipodal pair)."
+    means = torch.stack([Z[labels == j].mean(0) for j in range(int(labels.max()) + 1)])
+    means = means / means.norm(dim=1, keepdim=True).clamp_min(torch.finfo(Z.dtype).tiny)   # a zero mean (an even split): cos 0
+    return math.degrees(float(torch.arccos((normalize(Z) * means[labels]).sum(1).clamp(-1, 1).min())))
+
+def _rounded(x, digits: int):
+    "A tensor (or a float) as nested lists of floats rounded to `digits` decimals (JSON-ready)."
+    if isinstance(x, Tensor):
+        x = x.detach().double().cpu().tolist()
+    return [_rounded(v, digits) for v in x] if isinstance(x, (list, tuple)) else round(float(x), digits)
+
+def gaussian_record(run: GaussianRun,
+                    curve_points: int = 100,  # the curves over the layers at about this many layers (0 and L included)
+                    keep_per_class: int = 50,  # samples per class of inputs and features kept for the figures
+                    digits: int = 6,  # decimals kept
+                   ) -> dict:  # JSON-ready numbers
+    "One run as a results record [ReduNet §5.2, Figs. 15, 28, 29]: summary, class-line |cos|, class spread (degrees), depth to 95/99% of the ΔR gain, curves, samples."
+    _check_run(run)
+    curve_points, keep = check_int(curve_points, "curve_points", low=2), check_int(keep_per_class, "keep_per_class")
+    digits = check_int(digits, "digits", low=0)
+    c, h, ht = run.config, run.net.history.double().cpu(), run.test_history.double().cpu()
+    L, m = len(run.net.layers), c.samples_per_class
+    at = torch.linspace(0, L, min(curve_points, L + 1), dtype=torch.float64).round().long().unique()   # (p,) layers
+    train_at, test_at = _replay_train_path(run, at.to(run.X_train.device)), run.test_path[at.to(run.test_path.device)]
+    k = int(run.y_train.max()) + 1
+    keep_idx = (torch.arange(k)[:, None] * m + torch.arange(min(keep, m))).flatten().to(run.y_train.device)
+    base, final = float(h[0, 2]), float(h[-1, 2])
+    summary = {key: _rounded(v, digits) if isinstance(v, (tuple, float)) else v
+               for key, v in gaussian_summary(run).items() if key not in ("mixture", "layers")}
+    return dict(
+        mixture=c.mixture, layers=L, samples_per_class=m, centers=_rounded(mixture_centers(c.mixture), digits), **summary,
+        cos_input=_rounded(direction_cosines(run.X_train, run.y_train), digits),
+        cos_train=_rounded(direction_cosines(run.Z_train, run.y_train), digits),
+        cos_test=_rounded(direction_cosines(run.Z_test, run.y_test), digits),
+        spread_train=round(_class_spread(run.Z_train, run.y_train), digits),
+        spread_test=round(_class_spread(run.Z_test, run.y_test), digits),
+        delta_r_train_rises=bool((h[1:, 2] >= h[:-1, 2]).all()),  # ΔR of the training features rises at every layer
+        layers_to_gain={f"{f:.2f}": layers_to_reach(h, base + f * (final - base)) for f in (0.95, 0.99)},
+        curves=dict(layer=at.tolist(), R_train=_rounded(h[at, 0], digits), Rc_train=_rounded(h[at, 1], digits),
+                    delta_r_train=_rounded(h[at, 2], digits), R_test=_rounded(ht[at, 0], digits),
+                    Rc_test=_rounded(ht[at, 1], digits), delta_r_test=_rounded(ht[at, 2], digits),
+                    max_cos_train=[round(max_offdiagonal(direction_cosines(Z, run.y_train, k)), digits) for Z in train_at],
+                    max_cos_test=[round(max_offdiagonal(direction_cosines(Z, run.y_test, k)), digits) for Z in test_at]),
+        samples=dict(labels=run.y_train[keep_idx].tolist(), X_train=_rounded(run.X_train[keep_idx], digits),
+                     Z_train=_rounded(run.Z_train[keep_idx], digits), X_test=_rounded(run.X_test[keep_idx], digits),
+                     Z_test=_rounded(run.Z_test[keep_idx], digits)),
     )

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from redunet_book.experiments import (EXPERIMENTS, RENAMED_FIELDS, ExperimentConfig, MNISTConfig, Table18Config, TABLE18_PAPER,
-                                      get_experiment, register_experiment, run_experiment)
+from redunet_book.experiments import (EXPERIMENTS, RENAMED_FIELDS, ExperimentConfig, GaussianFiguresConfig, MNISTConfig, Table18Config,
+                                      TABLE18_PAPER, get_experiment, register_experiment, run_experiment)
+from redunet_book.gaussians import BOOK_LAYERS, MIXTURES, PAPER_LAYERS
 from conftest import write_fake_mnist
 from redunet_book.reproduce import git_revision, main, parse_override, result_path
 
@@ -94,6 +95,65 @@ def test_table18_on_cuda(tmp_path, device):
     write_fake_mnist(tmp_path, per_class=6)
     r = run_experiment("table18", "book", device, data_root=str(tmp_path), **TINY)["results"]
     assert r["grid"][0]["layers"] == 2
+
+
+GAUSS_TINY = dict(mixtures="s1_two,s1_six", num_layers=(25,), samples_per_class=30, curve_points=6, keep_per_class=3)
+
+
+def test_gaussians_registered_with_the_papers_depths():
+    assert get_experiment("gaussians").config_class is GaussianFiguresConfig
+    book, paper = GaussianFiguresConfig.preset("book"), GaussianFiguresConfig.preset("paper")
+    assert paper.num_layers == (2000, 2000, 2500, 4000) == tuple(PAPER_LAYERS[k] for k in MIXTURES)   # §5.2, Fig. 29
+    assert book.num_layers == tuple(BOOK_LAYERS[k] for k in MIXTURES) and book.mixtures.split(",") == list(MIXTURES)
+    assert {k: paper.mixture_config(k).num_layers for k in MIXTURES} == PAPER_LAYERS
+    assert GaussianFiguresConfig(num_layers=(7,)).mixture_config("s1_six").num_layers == 7               # one depth for all
+    assert (paper.samples_per_class, paper.sigma, paper.eta, paper.eps_sq, paper.lam) == (500, 0.1, 0.5, 0.1, 500.0)
+    assert GaussianFiguresConfig.from_record(json.loads(json.dumps(paper.as_record()))) == paper       # a record reads back
+
+
+def test_gaussians_run_tiny():
+    rec = run_experiment("gaussians", "book", "cpu", **GAUSS_TINY)
+    json.dumps(rec)                                                            # everything is JSON-ready
+    mixtures = rec["results"]["mixtures"]
+    assert list(mixtures) == ["s1_two", "s1_six"] and rec["config"]["num_layers"] == (25,)
+    for name, r in mixtures.items():
+        assert r["mixture"] == name and r["layers"] == 25 and r["samples_per_class"] == 30
+        assert len(r["curves"]["layer"]) == 6 and len(r["samples"]["labels"]) == 3 * len(MIXTURES[name])
+        assert r["test_cluster_accuracy"] == 1.0                               # well-separated clusters: every test sample on its own
+        assert r["delta_r_train"][1] > r["delta_r_train"][0] and r["seconds"] >= 0
+        assert len(r["cos_train"]) == len(MIXTURES[name])
+    two = mixtures["s1_two"]
+    assert two["max_cos_train"] < two["max_cos_input"]                         # the two class lines move towards orthogonal
+    again = run_experiment("gaussians", "book", "cpu", **GAUSS_TINY)["results"]
+    assert again["mixtures"]["s1_two"]["cos_test"] == two["cos_test"]          # seeded: deterministic
+
+
+def test_gaussians_config_bad_values():
+    with pytest.raises(ValueError, match="GaussianFiguresConfig.mixtures"):
+        GaussianFiguresConfig(mixtures="s1_two,s5_two")
+    with pytest.raises(ValueError, match="one per mixture"):
+        GaussianFiguresConfig(num_layers=(10, 20))
+    with pytest.raises(TypeError, match="num_layers"):
+        GaussianFiguresConfig(num_layers=(10.5,))
+    with pytest.raises(ValueError, match="num_layers"):
+        GaussianFiguresConfig(num_layers=(-1,))
+    with pytest.raises(ValueError, match="sigma"):
+        GaussianFiguresConfig(sigma=0.0)
+    with pytest.raises(ValueError, match="curve_points"):
+        GaussianFiguresConfig(curve_points=1)
+    with pytest.raises(TypeError, match="config"):
+        get_experiment("gaussians").run(Table18Config())
+
+
+def test_gaussians_cli_in_process(tmp_path, capsys):
+    path = main(["gaussians", "--device", "cpu", "--out", str(tmp_path), "--set", "mixtures=s2_three", "--set", "num_layers=4",
+                 "--set", "samples_per_class=6", "--set", "keep_per_class=2"])
+    assert path == tmp_path / "gaussians-book-custom.json" and "gaussians" in capsys.readouterr().out
+    rec = json.loads(path.read_text())
+    for key in ("command", "commit", "device", "date", "load_average", "config", "results", "seconds"):
+        assert key in rec
+    assert rec["config"]["num_layers"] == [4] and list(rec["results"]["mixtures"]) == ["s2_three"]
+    assert parse_override("num_layers=2000,2000,2500,4000", GaussianFiguresConfig) == ("num_layers", (2000, 2000, 2500, 4000))
 
 
 def test_parse_override():
@@ -249,11 +309,13 @@ def test_reproduce_registers_the_invariance_finetune_and_featurizer_experiments(
 def test_every_mnist_experiment_derives_from_the_one_base():
     "One configuration base for the MNIST experiments: the data fields have one name, one type and one default place."
     mnist = {name for name, e in EXPERIMENTS.items() if issubclass(e.config_class, MNISTConfig)}
-    assert mnist == {"table18", "rotation", "translation", "equivariance", "table2", "vmcr2-mnist"}
+    assert mnist == {"table18", "rotation", "translation", "equivariance", "table2", "vmcr2-mnist", "slides-rotation01",
+                     "slides-translation"}
     for name in mnist:
         for scale in ("book", "paper"):
             cfg = EXPERIMENTS[name].config_class.preset(scale)
-            assert cfg.num_classes == 10 and cfg.dtype is torch.float32 and not hasattr(cfg, "n_train_per_class")
+            classes = 2 if name.startswith("slides-") else 10                 # the slides' tables: the digits 0 and 1
+            assert cfg.num_classes == classes and cfg.dtype is torch.float32 and not hasattr(cfg, "n_train_per_class")
 
 
 def test_dtype_is_a_torch_dtype_and_records_keep_its_name():
@@ -300,6 +362,10 @@ TINY_MNIST = {
     "table2": dict(construct_per_class=2, train_per_class=3, test_per_class=2, image_size=8, channels=3, kernel_size=3,
                    num_layers=1, epochs=1, batch_size=10),
     "vmcr2-mnist": dict(train_per_class=3, test_per_class=2, steps=2, d=16, atoms_per_class=2, gram_per_class=2),
+    "slides-rotation01": dict(train_per_class=2, test_per_class=1, num_angles=16, num_radii=3, channels_grid=(4,), num_layers=1,
+                              stride=4, plain_layers=1, checkpoints=(0,)),
+    "slides-translation": dict(train_per_class=2, test_per_class=1, channels_grid=(4,), kernel_size=3, num_layers=1, stride=14,
+                               plain_layers=1, checkpoints=(0,)),
 }
 
 

@@ -1,4 +1,5 @@
 """Tests for redunet_book.gaussians: the mixtures of §5.2 / Appendix E.4 and the experiment runner."""
+import json
 import math
 
 import matplotlib
@@ -91,3 +92,43 @@ def test_device(device):
     run = run_gaussian_mixture(GaussianConfig("s1_two", samples_per_class=10, num_layers=5), device=device)
     assert run.Z_test.device.type == torch.device(device).type
     assert math.isfinite(gaussian_summary(run)["delta_r_test"][1])
+
+
+def test_gaussian_record_is_json_and_matches_the_run():
+    from redunet_book.gaussians import gaussian_record
+    run = run_gaussian_mixture(GaussianConfig("s1_three", samples_per_class=20, num_layers=30))
+    rec = gaussian_record(run, curve_points=7, keep_per_class=4)
+    assert json.loads(json.dumps(rec)) == rec                                 # plain JSON
+    assert rec["layers"] == 30 and rec["curves"]["layer"] == [0, 5, 10, 15, 20, 25, 30]
+    assert all(len(v) == 7 for v in rec["curves"].values())
+    assert rec["samples"]["labels"] == [0] * 4 + [1] * 4 + [2] * 4 and len(rec["samples"]["Z_test"]) == 12
+    nums = gaussian_summary(run)
+    assert rec["max_cos_train"] == round(nums["max_cos_train"], 6) and rec["test_cluster_accuracy"] == nums["test_cluster_accuracy"]
+    assert rec["curves"]["delta_r_test"][-1] == round(float(run.test_history[-1, 2]), 6)
+    # the training curve is the construction replayed: its last point is the final training features' |cos|
+    assert rec["curves"]["max_cos_train"][-1] == rec["max_cos_train"]
+    assert rec["curves"]["max_cos_train"][0] == rec["max_cos_input"]
+    torch.testing.assert_close(torch.tensor(rec["cos_train"], dtype=torch.float64), direction_cosines(run.Z_train, run.y_train), atol=1e-6, rtol=0)
+    assert 0 <= rec["spread_train"] < 90 and set(rec["layers_to_gain"]) == {"0.95", "0.99"}
+    all_layers = gaussian_record(run, curve_points=500)                       # more points than layers: every layer
+    assert all_layers["curves"]["layer"] == list(range(31))
+
+
+def test_gaussian_record_sees_a_split_class():
+    from redunet_book.gaussians import _class_spread
+    Z = torch.tensor([[1.0, 0.0], [-1.0, 0.0], [0.0, 1.0], [0.0, 1.0]], dtype=torch.float64)
+    assert abs(_class_spread(Z, torch.tensor([0, 0, 1, 1])) - 90) < 1e-9      # class 0: an even antipodal pair (zero mean)
+    uneven = torch.tensor([[1.0, 0.0], [1.0, 0.0], [-1.0, 0.0]], dtype=torch.float64)
+    assert abs(_class_spread(uneven, torch.tensor([0, 0, 0])) - 180) < 1e-6   # an uneven one: the minority points away
+    assert _class_spread(Z[2:], torch.tensor([0, 0])) < 1e-6
+
+
+def test_gaussian_record_bad_input():
+    from redunet_book.gaussians import gaussian_record
+    run = run_gaussian_mixture(GaussianConfig("s1_two", samples_per_class=5, num_layers=2))
+    with pytest.raises(TypeError, match="run"):
+        gaussian_record("run")
+    with pytest.raises(ValueError, match="curve_points"):
+        gaussian_record(run, curve_points=1)
+    with pytest.raises(TypeError, match="keep_per_class"):
+        gaussian_record(run, keep_per_class=2.0)
