@@ -282,13 +282,14 @@ class SlidesRotationConfig(RotationConfig):
     num_layers: int = 12  # L of the invariant network (slides: 3500)
     plain_layers: int = 12  # L of the plain vector ReduNet (slides: the same network depth)
     plain_shifted_per_class: Optional[int] = None  # test images per class whose every shift the plain network maps (None: all)
+    direct_shifted_per_class: Optional[int] = None  # … the invariant one maps (None: all; else the rest by equivariance)
     checkpoints: tuple = (0, 4)  # depths at which the accuracies are also measured (0: nearest subspace on the inputs)
 
     @classmethod
     def paper(cls) -> "SlidesRotationConfig":
         "2000 training and 1980 test images, C = 5, L = 3500; the polar grid and the 20 rotations of Table 14 (Γ = 200, 15 radii)."
         return cls(train_per_class=1000, test_per_class=990, num_layers=3500, plain_layers=3500, num_angles=200,
-                   num_radii=15, stride=10, split="auto", checkpoints=(0, 10, 100, 350, 1000))
+                   num_radii=15, stride=10, split="auto", checkpoints=(0, 1, 10, 11, 100, 101, 350, 1000, 1001), direct_shifted_per_class=10)
 
 @dataclass
 class SlidesTranslationConfig(TranslationConfig):
@@ -300,13 +301,14 @@ class SlidesTranslationConfig(TranslationConfig):
     num_layers: int = 6  # L (slides: 2000)
     plain_layers: int = 6
     plain_shifted_per_class: Optional[int] = None  # test images per class whose every shift the plain network maps (None: all)
+    direct_shifted_per_class: Optional[int] = None  # … the invariant one maps (None: all; else the rest by equivariance)
     checkpoints: tuple = (0, 2)  # depths at which the accuracies are also measured
 
     @classmethod
     def paper(cls) -> "SlidesTranslationConfig":
         "1000 training and 500 test images, C = 5, L = 2000; the 9×9 kernels and the 16 translations of Table 15."
         return cls(train_per_class=500, test_per_class=250, num_layers=2000, plain_layers=2000, stride=7, split="auto",
-                   checkpoints=(0, 10, 100, 500))
+                   checkpoints=(0, 1, 10, 11, 100, 101, 500, 501, 1999), direct_shifted_per_class=10)
 
 SLIDES_CONFIGS = (SlidesRotationConfig, SlidesTranslationConfig)
 
@@ -330,24 +332,40 @@ def slides_draw(config: InvarianceConfig) -> tuple:
             f"test split only: its smallest class of the digits 0-{cfg.num_classes - 1} has {have} images, so "
             f"{train} + {have - train} per class instead of {cfg.train_per_class} + {cfg.test_per_class} (the same proportion)")
 
-def _depth_accuracies(mapped: dict, y_train: Tensor, y_test: Tensor, y_shifted: Tensor, r: int, k: int) -> dict:
-    "Nearest-subspace accuracies at each depth: fitted on the mapped training inputs, on the test set as is and with all shifts."
-    out = {}
-    for depth, (Z_tr, Z_te, Z_sh) in sorted(mapped.items()):
-        out[depth] = ns_accuracy(Z_tr, y_train, dict(train_acc=(Z_tr, y_train), test_acc=(Z_te, y_test),
-                                                     invariance_test_acc=(Z_sh, y_shifted)), r, k)
-    return out
+def _first_per_class(y: Tensor, n: Optional[int], k: int, name: str) -> Tensor:
+    "Indices of the first `n` samples of each class in `y` (all of them for None)."
+    if n is None:
+        return torch.arange(len(y), device=y.device)
+    n = check_int(n, name)
+    rank = (one_hot(y, k).cumsum(0) - 1).gather(1, y[:, None])[:, 0]          # i-th sample of its class
+    return torch.nonzero(rank < n)[:, 0]
 
-def _slides_network(net, Z_train, y_train, Z_test, y_test, Z_shifted, y_shifted, config) -> dict:
-    "Construct `net` on the training inputs and map all three sets in one pass (`construct_and_map`); the accuracies at every checkpoint."
-    start = time.perf_counter()
+def _slides_network(net, Z_train, y_train, Z_test, y_test, keep: Tensor, Z_direct: Tensor, config,
+                    equivariant: bool) -> dict:
+    "Construct `net` and map the test set and the shifts of `Z_test[keep]` in one pass (`construct_and_map`); accuracies at every checkpoint."
+    start, r, k = time.perf_counter(), config.num_components, config.num_classes
     at = tuple(d for d in config.checkpoints if d <= net.num_layers)
-    mapped, history = net.construct_and_map(Z_train, y_train, [Z_train, Z_test, Z_shifted], config.num_classes, at=at)
-    acc = _depth_accuracies(mapped, y_train, y_test, y_shifted, config.num_components, config.num_classes)
+    mapped, history = net.construct_and_map(Z_train, y_train, [Z_train, Z_test, Z_direct], k, at=at)
+    S = len(Z_direct) // len(keep)
+    y_direct = y_test[keep].repeat_interleave(S)
+    acc = {}
+    for depth, (F_tr, F_te, F_dir) in sorted(mapped.items()):
+        pairs = dict(train_acc=(F_tr, y_train), test_acc=(F_te, y_test), direct_shifted_acc=(F_dir, y_direct))
+        if equivariant:                          # the features of every shift are the shifted features (checked below)
+            F_sh = all_shifts(F_te, config.stride)
+            pairs.update(invariance_test_acc=(F_sh.flatten(0, 1), y_test.repeat_interleave(S)),
+                         shifted_features_acc=(F_sh[keep].flatten(0, 1), y_direct))
+        acc[depth] = ns_accuracy(F_tr, y_train, pairs, r, k)
+        if not equivariant:
+            acc[depth]["invariance_test_acc"] = acc[depth]["direct_shifted_acc"]
     depth = max(acc)
+    out = dict(layers=depth, **acc[depth], by_depth={str(d): a for d, a in acc.items()}, shifted_images=len(keep),
+               n_shifted=len(y_direct))
+    if equivariant:                                 # the direct map of the shifted inputs against the shifted features
+        F_te, F_dir = mapped[depth][1], mapped[depth][2]
+        out["equivariance_max_abs_diff"] = float((all_shifts(F_te[keep], config.stride).flatten(0, 1) - F_dir).abs().max())
     step = max(1, len(history) // 500)                            # at most ~500 points of the rate curve
-    return dict(layers=depth, **acc[depth], by_depth={str(d): a for d, a in acc.items()}, n_shifted=len(y_shifted),
-                delta_r_train=[round(float(v), 5) for v in history[::step, 2]], delta_r_every=step,
+    return dict(out, delta_r_train=[round(float(v), 5) for v in history[::step, 2]], delta_r_every=step,
                 seconds=round(time.perf_counter() - start, 3))
 
 def run_slides(config: InvarianceConfig, device=None) -> dict:
@@ -356,32 +374,28 @@ def run_slides(config: InvarianceConfig, device=None) -> dict:
     if not cfg.checkpoints or not all(isinstance(c, int) and c >= 0 for c in cfg.checkpoints):
         raise ValueError(f"config.checkpoints must be a non-empty tuple of depths >= 0, got {cfg.checkpoints!r}")
     d = invariance_data(cfg, device)
-    X_tr, y_tr, X_te, y_te = d["X_train"], d["y_train"], d["X_test"], d["y_test"]
-    Xs = all_shifts(X_te, cfg.stride)                                  # (q, S, ...): shift 0 first
-    S = Xs.shape[1]
+    X_tr, y_tr, X_te, y_te, k = d["X_train"], d["y_train"], d["X_test"], d["y_test"], cfg.num_classes
+    S = all_shifts(X_te[:1], cfg.stride).shape[1]
     out = dict(data=d["description"], sizes=sizes, n_train=len(y_tr), n_test=len(y_te), shifts=S,
                input_shape=list(X_tr.shape[1:]), rows=[])
+    keep = _first_per_class(y_te, cfg.direct_shifted_per_class, k, "config.direct_shifted_per_class")
+    shifted = all_shifts(X_te[keep], cfg.stride).flatten(0, 1)          # (|keep|·S, ...): every shift of those images
     for channels in cfg.channels_grid:
         lift = lifting(d, int(channels), cfg)
         net = SpectralReduNet(cfg.num_layers, cfg.eta, cfg.eps_sq, cfg.lam)
         with torch.no_grad():
-            L_tr, L_te, L_sh = lift(X_tr), lift(X_te), lift(Xs.flatten(0, 1))
-        out["rows"].append(dict(channels=int(channels), **_slides_network(net, L_tr, y_tr, L_te, y_te, L_sh,
-                                                                           y_te.repeat_interleave(S), cfg)))
+            L_tr, L_te, L_sh = lift(X_tr), lift(X_te), lift(shifted)
+        out["rows"].append(dict(channels=int(channels), **_slides_network(
+            net, L_tr, y_tr, L_te, y_te, keep, L_sh, cfg, equivariant=cfg.direct_shifted_per_class is not None)))
     if cfg.plain_layers > 0:
-        keep = torch.arange(len(y_te), device=y_te.device)
-        if cfg.plain_shifted_per_class is not None:                      # the first images of each class in the draw
-            n = check_int(cfg.plain_shifted_per_class, "config.plain_shifted_per_class")
-            rank = (one_hot(y_te, cfg.num_classes).cumsum(0) - 1).gather(1, y_te[:, None])[:, 0]   # i-th of its class
-            keep = keep[rank < n]
+        keep = _first_per_class(y_te, cfg.plain_shifted_per_class, k, "config.plain_shifted_per_class")
         def flat(X):
             return normalize(X.flatten(1))
         net = ReduNet(cfg.plain_layers, cfg.eta, cfg.eps_sq, cfg.lam)
-        out["plain"] = dict(dim=flat(X_tr[:1]).shape[1], shifted_images=len(keep),
-                            **_slides_network(net, flat(X_tr), y_tr, flat(X_te), y_te, flat(Xs[keep].flatten(0, 1)),
-                                              y_te[keep].repeat_interleave(S), cfg))
+        out["plain"] = dict(dim=flat(X_tr[:1]).shape[1], **_slides_network(
+            net, flat(X_tr), y_tr, flat(X_te), y_te, keep, flat(all_shifts(X_te[keep], cfg.stride).flatten(0, 1)), cfg,
+            equivariant=False))
     return out
-
 
 # %% ../nbs/10b_invariance.ipynb #c037
 @dataclass

@@ -211,3 +211,14 @@ def test_cosine_heatmap_is_the_sorted_cosine_matrix_block_averaged():
     assert half.shape == (3, 3) and abs(float(half[0, 1]) - float(full[:2, 2:4].mean())) < 5e-4
     with pytest.raises(ValueError, match="y"):
         cosine_heatmap(A, y[:5], 3)
+
+
+def test_run_slides_by_equivariance_equals_the_direct_map(tmp_path):
+    "Shifting the features of the unshifted test images gives the accuracy of mapping every shifted image (float64)."
+    write_fake_mnist(tmp_path, per_class=6)
+    cfg = SlidesTranslationConfig(train_per_class=3, test_per_class=3, data_root=str(tmp_path), dtype="float64", kernel_size=3,
+                                  stride=14, plain_layers=0, **{k: v for k, v in SLIDES_TINY.items() if k != "plain_layers"})
+    direct, by_eq = run_slides(cfg, "cpu")["rows"][0], run_slides(cfg.with_overrides(direct_shifted_per_class=1), "cpu")["rows"][0]
+    assert by_eq["invariance_test_acc"] == direct["invariance_test_acc"] and by_eq["shifted_images"] == 2
+    assert by_eq["equivariance_max_abs_diff"] < 1e-12 and by_eq["shifted_features_acc"] == by_eq["direct_shifted_acc"]
+    assert "equivariance_max_abs_diff" not in direct
