@@ -356,7 +356,11 @@ def _slides_network(net, Z_train, y_train, Z_test, y_test, keep: Tensor, Z_direc
             pairs.update(invariance_test_acc=(F_sh.flatten(0, 1), y_test.repeat_interleave(S)),
                          shifted_features_acc=(F_sh[keep].flatten(0, 1), y_direct))
         acc[depth] = ns_accuracy(F_tr, y_train, pairs, r, k)
-        if not equivariant:
+        if equivariant:                          # the classifier fitted on every shift of the training features instead
+            acc[depth].update(ns_accuracy(all_shifts(F_tr, config.stride).flatten(0, 1), y_train.repeat_interleave(S),
+                                          dict(augmented_test_acc=pairs["test_acc"],
+                                               augmented_invariance_test_acc=pairs["invariance_test_acc"]), r, k))
+        else:
             acc[depth]["invariance_test_acc"] = acc[depth]["direct_shifted_acc"]
     depth = max(acc)
     out = dict(layers=depth, **acc[depth], by_depth={str(d): a for d, a in acc.items()}, shifted_images=len(keep),

@@ -221,4 +221,4 @@ def test_run_slides_by_equivariance_equals_the_direct_map(tmp_path):
     direct, by_eq = run_slides(cfg, "cpu")["rows"][0], run_slides(cfg.with_overrides(direct_shifted_per_class=1), "cpu")["rows"][0]
     assert by_eq["invariance_test_acc"] == direct["invariance_test_acc"] and by_eq["shifted_images"] == 2
     assert by_eq["equivariance_max_abs_diff"] < 1e-12 and by_eq["shifted_features_acc"] == by_eq["direct_shifted_acc"]
-    assert "equivariance_max_abs_diff" not in direct
+    assert "equivariance_max_abs_diff" not in direct and "augmented_invariance_test_acc" in by_eq
