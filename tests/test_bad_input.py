@@ -400,6 +400,9 @@ ROWS = [
     row("gaussians.max_offdiagonal", lambda: E("gaussians.max_offdiagonal")(torch.ones(2, 3)), V_, "M"),
     row("gaussians.cluster_accuracy", lambda: E("gaussians.cluster_accuracy")(None), T, "run"),
     row("gaussians.gaussian_summary", lambda: E("gaussians.gaussian_summary")({}), T, "run"),
+    row("gaussians.gaussian_record", lambda: E("gaussians.gaussian_record")(None), T, "run"),
+    row("gaussians.gaussian_record", lambda: E("gaussians.gaussian_record")(gaussian_run(), curve_points=1), V_, "curve_points"),
+    row("gaussians.gaussian_record", lambda: E("gaussians.gaussian_record")(gaussian_run(), keep_per_class=2.0), T, "keep_per_class"),
 
     # experiments
     row("experiments.fits_annotation", lambda: E("experiments.fits_annotation")(1, "int"), T, "hint"),
@@ -425,6 +428,12 @@ ROWS = [
     row("experiments.table18_cell", lambda: E("experiments.table18_cell")({}, 0.1, 0.1, E("experiments.Table18Config")()), V_, "d"),
     row("experiments.linear_svm", lambda: E("experiments.linear_svm")(Z(), y(), Z(), y(), None), T, "config"),
     row("experiments.run_table18", lambda: E("experiments.run_table18")(None), T, "config"),
+    row("experiments.GaussianFiguresConfig", lambda: E("experiments.GaussianFiguresConfig")(mixtures="s3_two"), V_, "mixtures"),
+    row("experiments.GaussianFiguresConfig", lambda: E("experiments.GaussianFiguresConfig")(num_layers=(1, 2)), V_, "num_layers"),
+    row("experiments.GaussianFiguresConfig", lambda: E("experiments.GaussianFiguresConfig")(num_layers=(2.5,)), T, "num_layers"),
+    row("experiments.GaussianFiguresConfig", lambda: E("experiments.GaussianFiguresConfig")(sigma="0.1"), T, "sigma"),
+    row("experiments.GaussianFiguresConfig", lambda: E("experiments.GaussianFiguresConfig")().mixture_config("s4_two"), V_, "mixture"),
+    row("experiments.run_gaussian_figures", lambda: E("experiments.run_gaussian_figures")(None), T, "config"),
 
     # invariance
     row("invariance.InvarianceConfig", lambda: E("invariance.InvarianceConfig")(stride="8"), T, "stride"),
@@ -454,6 +463,19 @@ ROWS = [
     row("invariance.run_equivariance", lambda: E("invariance.run_equivariance")(E("invariance.RotationConfig")()), T, "config"),
     row("invariance.run_rotation", lambda: E("invariance.run_rotation")(E("invariance.TranslationConfig")()), T, "config"),
     row("invariance.run_translation", lambda: E("invariance.run_translation")(E("invariance.RotationConfig")()), T, "config"),
+    row("invariance.run_slides_rotation", lambda: E("invariance.run_slides_rotation")(E("invariance.RotationConfig")()), T, "config"),
+    row("invariance.run_slides_translation", lambda: E("invariance.run_slides_translation")(E("invariance.SlidesRotationConfig")()),
+        T, "config"),
+    row("invariance.run_slides", lambda: E("invariance.run_slides")(E("invariance.RotationConfig")()), T, "config"),
+    row("invariance.run_slides", lambda: E("invariance.run_slides")(E("invariance.SlidesRotationConfig")(checkpoints=(-1,))), V_,
+        "checkpoints"),
+    row("invariance.slides_draw", lambda: E("invariance.slides_draw")("config"), T, "config"),
+    row("invariance.SlidesRotationConfig", lambda: E("invariance.SlidesRotationConfig")(num_layers="3"), T, "num_layers"),
+    row("invariance.SlidesTranslationConfig", lambda: E("invariance.SlidesTranslationConfig")(num_classes=11), V_, "num_classes"),
+    row("invariance.lifting", lambda: E("invariance.lifting")({"X_train": Z()}, 4, E("invariance.RotationConfig")()), V_, "d"),
+    row("invariance.lifting", lambda: E("invariance.lifting")({}, 4, None), V_, "d"),
+    row("invariance.cosine_heatmap", lambda: E("invariance.cosine_heatmap")(Z(), y()[:-1], 4), V_, "y"),
+    row("invariance.cosine_heatmap", lambda: E("invariance.cosine_heatmap")(Z(), y(), 0), V_, "size"),
 
     # finetune
     row("finetune.learnable_layers", lambda: E("finetune.learnable_layers")(E("vector.ReduNet")(1, 0.5, 0.1, 10.0)), T, "net"),
