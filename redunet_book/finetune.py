@@ -5,9 +5,10 @@
 # %% ../nbs/10c_finetune.ipynb #c002
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
-from typing import Optional
+from typing import Callable, Optional
 
 import torch
 import torch.nn.functional as F
@@ -20,9 +21,11 @@ from .experiments import MNISTConfig, _check_config, register_experiment
 from .lifting import Lifting2d
 from .spectral import SpectralReduNet, from_spectral, to_spectral
 
+_log = logging.getLogger(__name__)  # train_bp: one INFO line per epoch (long paper-scale runs)
+
 # %% auto #0
-__all__ = ['TABLE2_PAPER', 'learnable_layers', 'ReduNetBP', 'predict_in_batches', 'train_bp', 'Table2Config', 'table2_data',
-           'run_table2']
+__all__ = ['TABLE2_PAPER', 'learnable_layers', 'ReduNetBP', 'predict_in_batches', 'train_bp', 'select_lr', 'Table2Config',
+           'table2_data', 'run_table2']
 
 # %% ../nbs/10c_finetune.ipynb #c005
 def learnable_layers(net: SpectralReduNet,  # a fitted spectral ReduNet with dense operators (form='dense')
@@ -116,27 +119,68 @@ def train_bp(model: ReduNetBP,  # the network to train (in place)
              epochs: int, lr: float, momentum: float = 0.9, batch_size: int = 50,
              generator: Optional[torch.Generator] = None,  # shuffling; None: make_generator(seed)
              seed: int = 0,  # seed of the shuffling when no generator is given
+             track_train: bool = True,  # also measure the accuracy on (X, y) after every epoch (None in the curve when False)
+             micro_batch: Optional[int] = None,  # back-propagate each batch in parts of this size (the same step, less memory)
             ) -> list:  # one dict per epoch (0: before training): loss, train and test accuracy
-    "SGD with momentum on the cross-entropy of the head's logits, over the whole (X, y) each epoch; records a learning curve."
+    "SGD with momentum on the cross-entropy of the head's logits [ReduNet §5.2, Table 2], over the whole (X, y) each epoch; records a learning curve."
     _check_model(model)
     for name, Xa, ya in (("X", X, y), ("X_test", X_test, y_test)):
         check_labels(ya, "y" + name[1:], m=check_features(Xa, name, ndim=None).shape[0])
     epochs, batch_size = check_int(epochs, "epochs", 0), check_int(batch_size, "batch_size")
+    track_train = check_bool(track_train, "track_train")
+    micro_batch = batch_size if micro_batch is None else check_int(micro_batch, "micro_batch")
     opt = torch.optim.SGD(model.parameters(), lr=check_positive(lr, "lr"), momentum=check_nonnegative(momentum, "momentum"))
     g = generator if generator is not None else make_generator(seed)
-    curve = [dict(epoch=0, loss=None, train_acc=accuracy(predict_in_batches(model, X), y),
-                  test_acc=accuracy(predict_in_batches(model, X_test), y_test))]
+    def point(epoch, loss):
+        return dict(epoch=epoch, loss=loss, train_acc=accuracy(predict_in_batches(model, X), y) if track_train else None,
+                    test_acc=accuracy(predict_in_batches(model, X_test), y_test))
+    curve = [point(0, None)]
     for epoch in range(1, epochs + 1):
         total, order = 0.0, torch.randperm(len(y), generator=g).to(y.device)
         for idx in order.split(batch_size):
-            loss = F.cross_entropy(model(X[idx]), y[idx])
             opt.zero_grad()
-            loss.backward()
+            for part in idx.split(micro_batch):                      # the batch's mean loss, accumulated part by part
+                loss = F.cross_entropy(model(X[part]), y[part], reduction="sum") / len(idx)
+                loss.backward()
+                total += float(loss.detach()) * len(idx)
             opt.step()
-            total += float(loss.detach()) * len(idx)
-        curve.append(dict(epoch=epoch, loss=total / len(y), train_acc=accuracy(predict_in_batches(model, X), y),
-                          test_acc=accuracy(predict_in_batches(model, X_test), y_test)))
+        curve.append(point(epoch, total / len(y)))
+        _log.info("lr %g, epoch %d/%d: loss %.4f, held-out accuracy %.4f", lr, epoch, epochs, curve[-1]["loss"],
+                  curve[-1]["test_acc"])
     return curve
+
+# %% ../nbs/10c_finetune.ipynb #c011b
+def _check_lr_grid(lr_grid, name: str = "lr_grid") -> tuple:
+    "Check that `lr_grid` is a non-empty tuple or list of positive learning rates and return it as a tuple of floats."
+    if not isinstance(lr_grid, (tuple, list)):
+        raise TypeError(f"{name} must be a tuple of learning rates, got {type(lr_grid).__name__}")
+    if len(lr_grid) == 0:
+        raise ValueError(f"{name} must hold at least one learning rate")
+    return tuple(check_positive(lr, name) for lr in lr_grid)
+
+def select_lr(make_model: Callable[[], nn.Module],  # a fresh network, at the same start on every call
+              X: Tensor, y: Tensor,  # (m, 1, H, W) images to train on (the training images minus the validation ones), (m,) labels
+              X_val: Tensor, y_val: Tensor,  # (v, 1, H, W) validation images (never the test set) and (v,) labels
+              lr_grid: tuple,  # the learning rates to try
+              epochs: int,  # epochs of every trial run
+              momentum: float = 0.9, batch_size: int = 50,
+              seed: int = 0,  # seed of the shuffling, the same for every rate
+              micro_batch: Optional[int] = None,  # see `train_bp`
+             ) -> dict:  # lr (the choice) and one trial per rate: lr, val_acc, loss, curve, seconds
+    "The learning rate of `lr_grid` whose network, trained by `train_bp` for `epochs`, is most accurate on the validation images (ties: the first) [ReduNet Table 2]."
+    if isinstance(make_model, nn.Module) or not callable(make_model):      # a network itself would carry one trial into the next
+        raise TypeError(f"make_model must be a function returning a fresh network, got {type(make_model).__name__}")
+    lr_grid, epochs = _check_lr_grid(lr_grid), check_int(epochs, "epochs")
+    trials = []
+    for lr in lr_grid:
+        t0 = time.perf_counter()
+        curve = train_bp(make_model(), X, y, X_val, y_val, epochs, lr, momentum, batch_size, make_generator(seed),
+                         track_train=False, micro_batch=micro_batch)
+        trials.append(dict(lr=lr, val_acc=curve[-1]["test_acc"], loss=curve[-1]["loss"],
+                           curve=[dict(epoch=c["epoch"], loss=c["loss"], val_acc=c["test_acc"]) for c in curve],
+                           seconds=round(time.perf_counter() - t0, 3)))
+    best = max(range(len(trials)), key=lambda i: (trials[i]["val_acc"], -i))
+    return dict(lr=trials[best]["lr"], epochs=epochs, trials=trials)
 
 # %% ../nbs/10c_finetune.ipynb #c013
 TABLE2_PAPER = dict(construction=0.898, bp_random=0.932, bp_construction=0.978,
@@ -156,39 +200,76 @@ class Table2Config(MNISTConfig):
     eta: float = 0.5  # η
     lam: float = 500.0  # λ
     epochs: int = 3  # passes of SGD over the training images
-    lr: float = 0.05  # SGD step size (paper scale: 1e-3)
+    lr: Optional[float] = 0.05  # a fixed SGD step size; None: chosen from lr_grid (give exactly one of lr, lr_grid)
+    lr_grid: Optional[tuple] = None  # SGD step sizes to choose from on the validation images (`select_lr`), per row
+    validation_per_class: int = 0  # training images per class held out to choose the rate (the last of each class)
+    selection_epochs: int = 2  # epochs of every trial run of the choice
     momentum: float = 0.9
     batch_size: int = 50
+    micro_batch: Optional[int] = None  # back-propagate each batch in parts of this size (same steps, less memory); None: whole
     num_components: int = 10  # rⱼ of the nearest-subspace classifier of the constructed network
+
+    def __post_init__(self):
+        "The checks of `MNISTConfig`, then the learning-rate fields: exactly one of `lr`, `lr_grid`; a grid needs validation images (ValueError)."
+        super().__post_init__()
+        name = type(self).__name__
+        if (self.lr is None) == (self.lr_grid is None):
+            raise ValueError(f"{name}.lr and {name}.lr_grid: give exactly one (got lr={self.lr!r}, lr_grid={self.lr_grid!r}); "
+                             "lr trains at a fixed rate, lr=None with lr_grid chooses the rate on validation images")
+        if self.lr is not None:
+            check_positive(self.lr, f"{name}.lr")
+        else:
+            _check_lr_grid(self.lr_grid, f"{name}.lr_grid")
+        check_int(self.validation_per_class, f"{name}.validation_per_class", 0)
+        check_int(self.selection_epochs, f"{name}.selection_epochs")
+        if self.micro_batch is not None:
+            check_int(self.micro_batch, f"{name}.micro_batch")
+        if self.lr_grid is not None and self.validation_per_class == 0:
+            raise ValueError(f"{name}.validation_per_class must be >= 1 to choose the rate from lr_grid on validation images")
+        if self.construct_per_class + self.validation_per_class > self.train_per_class:
+            raise ValueError(f"{name}.construct_per_class + validation_per_class ({self.construct_per_class} + "
+                             f"{self.validation_per_class}) must be <= train_per_class ({self.train_per_class}): the "
+                             "validation images are training images that construct nothing")
 
     @classmethod
     def paper(cls) -> "Table2Config":
-        "Construction from 50 images per class, 500 per class for back-propagation, 28×28 images, 16 channels, L = 30."
+        "Construction from 50 images per class, 500 per class for back-propagation, 28×28 images, 16 channels, L = 30; the rate chosen on 50 validation images per class; micro-batches of 10 (memory)."
         return cls(construct_per_class=50, train_per_class=500, test_per_class=None, image_size=28, channels=16,
-                   num_layers=30, epochs=10, lr=1e-3, split="auto")  # lr 0.05 diverges at CHW = 12544 (see the text)
+                   num_layers=30, epochs=10, lr=None, lr_grid=(1e-2, 1e-3, 1e-4), validation_per_class=50,
+                   selection_epochs=2, micro_batch=10, split="auto")
 
 # %% ../nbs/10c_finetune.ipynb #c014
 def table2_data(config: Table2Config, device=None) -> dict:
-    "Construction, training (a superset of construction) and test images `(m, 1, s, s)` (`MNISTConfig.load_sets`), and a description."
+    "Construction, training (a superset of construction) and test images `(m, 1, s, s)` (`MNISTConfig.load_sets`); with validation, the validation and fit (training minus validation) images; the positions of each part in the training set, and a description."
     dtype, device = check_dtype(_check_config(config, Table2Config).dtype, "config.dtype"), resolve_device(device)
-    if config.construct_per_class > config.train_per_class:
-        raise ValueError(f"construct_per_class ({config.construct_per_class}) must be <= train_per_class ({config.train_per_class})")
+    if config.construct_per_class + config.validation_per_class > config.train_per_class:
+        raise ValueError(f"construct_per_class + validation_per_class ({config.construct_per_class} + {config.validation_per_class}) "
+                         f"must be <= train_per_class ({config.train_per_class})")
     sets = config.load_sets()                                                        # grouped by class
     def prep(images, labels):
         X = (images.to(dtype) / 255)[:, None]
         if config.image_size != X.shape[-1]:
             X = F.adaptive_avg_pool2d(X, check_int(config.image_size, "image_size"))
         return X.to(device), labels.to(device)
-    cons = torch.arange(len(sets.train_labels)).reshape(config.num_classes, config.train_per_class)[:, :config.construct_per_class].flatten()
-    return dict(construct=prep(sets.train_images[cons], sets.train_labels[cons]),
-                train=prep(sets.train_images, sets.train_labels), test=prep(sets.test_images, sets.test_labels),
-                description=sets.description)
+    t, v = config.train_per_class, config.validation_per_class
+    pos = torch.arange(len(sets.train_labels)).reshape(config.num_classes, t)      # row j: the training images of class j
+    parts = dict(construct=pos[:, :config.construct_per_class].flatten(), fit=pos[:, :t - v].flatten(),
+                 validation=pos[:, t - v:].flatten())                              # construction first, validation last
+    out = dict(construct=prep(sets.train_images[parts["construct"]], sets.train_labels[parts["construct"]]),
+               train=prep(sets.train_images, sets.train_labels), test=prep(sets.test_images, sets.test_labels),
+               positions=parts, description=sets.description)
+    if v:
+        out.update(fit=prep(sets.train_images[parts["fit"]], sets.train_labels[parts["fit"]]),
+                   validation=prep(sets.train_images[parts["validation"]], sets.train_labels[parts["validation"]]))
+    return out
 
 # %% ../nbs/10c_finetune.ipynb #c015
+_ROWS = (("bp_random", True), ("bp_construction", False))   # the two back-propagation rows: name, random start
+
 @register_experiment("table2", Table2Config, "Back-propagation on the translation-invariant ReduNet: construction vs random vs constructed start",
                      "ReduNet (JMLR 2022) §5.2, Table 2")
 def run_table2(config: Table2Config, device=None, keep: bool = False) -> dict:
-    "[ReduNet Table 2]'s three rows and the learning curves of the two back-propagation runs."
+    "[ReduNet Table 2]'s three rows, the learning curves of the two back-propagation runs, and the choice of their learning rates on validation images."
     _check_config(config, Table2Config)
     keep = check_bool(keep, "keep")
     start, k = time.perf_counter(), config.num_classes
@@ -203,14 +284,31 @@ def run_table2(config: Table2Config, device=None, keep: bool = False) -> dict:
     ns = NearestSubspace(r, center=False).fit(Zc, yc, k)
     out = dict(data=d["description"], n_construct=len(yc), n_train=len(ytr), n_test=len(yte), layers=len(net.layers),
                construction=dict(test_acc=accuracy(ns.predict(Zte), yte), train_acc=accuracy(ns.predict(Zc), yc)))
+    def fresh(random):
+        return ReduNetBP(lift, learnable_layers(net, random, make_generator(config.seed + 1)), k, make_generator(config.seed + 2))
+    lrs = {name: config.lr for name, _ in _ROWS}
+    if config.lr_grid is not None:                       # the choice sees the fit and validation images only
+        t0, v = time.perf_counter(), config.validation_per_class
+        out["selection"] = dict(
+            validation=(f"the last {v} of the {config.train_per_class} training images of every class ({len(d['validation'][1])} "
+                        f"images, none of them construction or test images); trial runs train on the other "
+                        f"{config.train_per_class - v} per class ({len(d['fit'][1])} images)"),
+            rule=f"highest validation accuracy after {config.selection_epochs} epochs (ties: the first rate of lr_grid)",
+            n_fit=len(d["fit"][1]), n_validation=len(d["validation"][1]), lr_grid=list(config.lr_grid))
+        for name, random in _ROWS:
+            choice = select_lr(lambda: fresh(random), *d["fit"], *d["validation"], config.lr_grid, config.selection_epochs,
+                               config.momentum, config.batch_size, config.seed + 3, config.micro_batch)
+            out["selection"][name], lrs[name] = choice, choice["lr"]
+        out["selection"]["seconds"] = round(time.perf_counter() - t0, 3)
     models = {}
-    for name, random in (("bp_random", True), ("bp_construction", False)):
+    for name, random in _ROWS:
         t0 = time.perf_counter()
-        model = ReduNetBP(lift, learnable_layers(net, random, make_generator(config.seed + 1)), k, make_generator(config.seed + 2))
-        curve = train_bp(model, Xtr, ytr, Xte, yte, config.epochs, config.lr, config.momentum, config.batch_size,
-                         make_generator(config.seed + 3))
-        out[name] = dict(test_acc=curve[-1]["test_acc"], train_acc=curve[-1]["train_acc"], curve=curve,
-                         seconds=round(time.perf_counter() - t0, 3))
+        model = fresh(random)
+        curve = train_bp(model, Xtr, ytr, Xte, yte, config.epochs, lrs[name], config.momentum, config.batch_size,
+                         make_generator(config.seed + 3), track_train=False,       # training accuracy: once, at the end
+                         micro_batch=config.micro_batch)
+        out[name] = dict(test_acc=curve[-1]["test_acc"], train_acc=accuracy(predict_in_batches(model, Xtr), ytr), lr=lrs[name],
+                         curve=curve, seconds=round(time.perf_counter() - t0, 3))
         models[name] = model
     out["seconds"] = round(time.perf_counter() - start, 3)
     if keep:

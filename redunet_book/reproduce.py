@@ -125,7 +125,8 @@ def parse_override(text: str, config_class: type) -> tuple[str, object]:
         items = [p.strip() for p in raw.split(",")]
         if not raw.strip() or "" in items:
             raise ValueError(f"--set {key}: expects a non-empty comma-separated list of numbers, got {raw!r}")
-        item = type(getattr(config_class(), key)[0])
+        default = getattr(config_class(), key)                       # the items' type: the default's, else numbers
+        item = type(default[0]) if isinstance(default, tuple) and default else float
         return key, tuple(_scalar(p, item if item in (int, float) else float, key) for p in items)
     return key, _scalar(raw, hint, key)
 
