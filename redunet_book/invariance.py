@@ -26,10 +26,11 @@ from .vector import ReduNet
 # %% auto #0
 __all__ = ['TABLE14_PAPER', 'TABLE15_PAPER', 'PLAIN_VS_INVARIANT_SLIDES', 'SLIDES_CONFIGS', 'InvarianceConfig', 'RotationConfig',
            'TranslationConfig', 'invariance_data', 'all_shifts', 'lifting', 'invariant_network', 'shifted_features',
-           'cross_class_cosines', 'cosine_heatmap', 'cosine_histogram', 'best_shift_accuracy', 'ns_accuracy',
-           'invariance_row', 'plain_comparison', 'run_invariance', 'SlidesRotationConfig', 'SlidesTranslationConfig',
-           'slides_draw', 'run_slides', 'EquivarianceConfig', 'canonical_shifts', 'top_neighbours', 'run_equivariance',
-           'run_rotation', 'run_translation', 'run_slides_rotation', 'run_slides_translation']
+           'shifted_by_equivariance', 'cross_class_cosines', 'cosine_heatmap', 'cosine_histogram',
+           'best_shift_accuracy', 'ns_accuracy', 'invariance_row', 'plain_comparison', 'run_invariance',
+           'SlidesRotationConfig', 'SlidesTranslationConfig', 'slides_draw', 'run_slides', 'EquivarianceConfig',
+           'canonical_shifts', 'top_neighbours', 'run_equivariance', 'run_rotation', 'run_translation',
+           'run_slides_rotation', 'run_slides_translation']
 
 # %% ../nbs/10b_invariance.ipynb #c005
 @dataclass
@@ -48,6 +49,7 @@ class InvarianceConfig(MNISTConfig):
     plain_layers: int = 8  # L of the plain vector ReduNet on flattened inputs (0: skip that comparison)
     histogram_bins: int = 50  # bins of the |cos| histograms on [0, 1]
     heatmap_size: int = 64  # the |cos| heatmaps of the shifted training set are block-averaged to at most this size (0: none)
+    direct_shifted_per_class: Optional[int] = None  # samples per class whose every shift is mapped directly (None: all; else the rest by equivariance)
 
 # %% ../nbs/10b_invariance.ipynb #c006
 @dataclass
@@ -60,7 +62,7 @@ class RotationConfig(InvarianceConfig):
     @classmethod
     def paper(cls) -> "RotationConfig":
         return cls(train_per_class=10, test_per_class=10, channels_grid=(5, 10, 15, 20), num_layers=40,
-                   num_angles=200, num_radii=15, stride=10, plain_layers=40, split="auto")
+                   num_angles=200, num_radii=15, stride=10, plain_layers=40, split="auto", direct_shifted_per_class=1)
 
 # %% ../nbs/10b_invariance.ipynb #c007
 @dataclass
@@ -75,7 +77,7 @@ class TranslationConfig(InvarianceConfig):
     @classmethod
     def paper(cls) -> "TranslationConfig":
         return cls(train_per_class=10, test_per_class=10, channels_grid=(5, 15, 35, 55, 75), num_layers=25,
-                   stride=7, plain_layers=25, split="auto")
+                   stride=7, plain_layers=25, split="auto", direct_shifted_per_class=1)
 
 # %% ../nbs/10b_invariance.ipynb #c010
 TABLE14_PAPER = dict(channels=[5, 10, 15, 20], train_acc=[1.0, 1.0, 1.0, 1.0], test_acc=[0.560, 0.610, 0.610, 0.610],
@@ -128,6 +130,13 @@ def invariant_network(d: dict, channels: int, config: InvarianceConfig) -> tuple
     net.fit(lift(d["X_train"]), d["y_train"], num_classes=config.num_classes)
     return lift, net
 
+def _check_modules(lift, net, batch_size) -> int:
+    "Check that `lift` and `net` are torch modules and `batch_size` a positive int; return it."
+    for name, module in (("lift", lift), ("net", net)):
+        if not isinstance(module, nn.Module):
+            raise TypeError(f"{name} must be a torch module, got {type(module).__name__}")
+    return check_int(batch_size, "batch_size")
+
 def shifted_features(lift: nn.Module,  # the lifting of `invariant_network`
                      net: nn.Module,  # the fitted spectral ReduNet
                      X: Tensor,  # (m, C_in, T) signals or (m, C_in, H, W) images
@@ -135,15 +144,36 @@ def shifted_features(lift: nn.Module,  # the lifting of `invariant_network`
                      batch_size: int = 256,  # shifted inputs mapped at a time
                     ) -> tuple[Tensor, Tensor]:  # (m, S, C_in, *shape) inputs and (m, S, C, *shape) features
     "Inputs and features of every shift of every sample: `(m, S, C_in, *shape)` and `(m, S, C, *shape)`."
-    for name, module in (("lift", lift), ("net", net)):
-        if not isinstance(module, nn.Module):
-            raise TypeError(f"{name} must be a torch module, got {type(module).__name__}")
-    batch_size = check_int(batch_size, "batch_size")
+    batch_size = _check_modules(lift, net, batch_size)
     Xs = all_shifts(X, stride)
     flat = Xs.flatten(0, 1)
     with torch.no_grad():
         Z = torch.cat([net(lift(part)) for part in flat.split(batch_size)])
     return Xs, Z.unflatten(0, Xs.shape[:2])
+
+def _first_per_class(y: Tensor, n: Optional[int], k: int, name: str) -> Tensor:
+    "Indices of the first `n` samples of each class in `y` (all of them for None)."
+    if n is None:
+        return torch.arange(len(y), device=y.device)
+    n = check_int(n, name)
+    rank = (one_hot(y, k).cumsum(0) - 1).gather(1, y[:, None])[:, 0]          # i-th sample of its class
+    return torch.nonzero(rank < n)[:, 0]
+
+def shifted_by_equivariance(lift: nn.Module, net: nn.Module,  # as in `shifted_features`
+                            X: Tensor,  # (m, C_in, T) signals or (m, C_in, H, W) images
+                            stride: int,  # shifts by multiples of `stride`
+                            direct: Tensor,  # (q,) indices of the samples whose every shift is also mapped directly
+                            batch_size: int = 256,
+                           ) -> tuple[Tensor, Tensor, float]:  # inputs (m, S, C_in, *shape), features (m, S, C, *shape), check
+    "`shifted_features` by equivariance: the shifts of the features of X, checked against the direct map of every shift of `X[direct]` (largest |difference|)."
+    batch_size = _check_modules(lift, net, batch_size)
+    with torch.no_grad():
+        Z = torch.cat([net(lift(part)) for part in X.split(batch_size)])
+    Xs, Zs = all_shifts(X, stride), all_shifts(Z, stride)
+    if len(direct) == 0:
+        return Xs, Zs, 0.0
+    Zd = shifted_features(lift, net, X[direct], stride, batch_size)[1]
+    return Xs, Zs, float((Zd - Zs[direct]).abs().max())
 
 # %% ../nbs/10b_invariance.ipynb #c019
 def cross_class_cosines(A: Tensor,  # (a, n) features (rows: samples)
@@ -211,8 +241,15 @@ def invariance_row(d: dict, channels: int, config: InvarianceConfig, keep: bool 
     y_tr, y_te = d["y_train"], d["y_test"]
     with torch.no_grad():
         Z_tr, Z_te = net(lift(d["X_train"])), net(lift(d["X_test"]))
-    Xs_tr, Zs_tr = shifted_features(lift, net, d["X_train"], config.stride)
-    Xs_te, Zs_te = shifted_features(lift, net, d["X_test"], config.stride)
+    n, check = config.direct_shifted_per_class, {}
+    if n is None:                                                # every shift of every sample through the network
+        Xs_tr, Zs_tr = shifted_features(lift, net, d["X_train"], config.stride)
+        Xs_te, Zs_te = shifted_features(lift, net, d["X_test"], config.stride)
+    else:                                                        # the shifted features, checked on n samples per class
+        name = "config.direct_shifted_per_class"
+        Xs_tr, Zs_tr, e_tr = shifted_by_equivariance(lift, net, d["X_train"], config.stride, _first_per_class(y_tr, n, k, name))
+        Xs_te, Zs_te, e_te = shifted_by_equivariance(lift, net, d["X_test"], config.stride, _first_per_class(y_te, n, k, name))
+        check = dict(equivariance_max_abs_diff=max(e_tr, e_te))
     S = Zs_tr.shape[1]
     ys_tr, ys_te = y_tr.repeat_interleave(S), y_te.repeat_interleave(S)
     acc = ns_accuracy(Z_tr, y_tr, dict(train_acc=(Z_tr, y_tr), test_acc=(Z_te, y_te),
@@ -225,7 +262,7 @@ def invariance_row(d: dict, channels: int, config: InvarianceConfig, keep: bool 
     cos_Z = cross_class_cosines(Zs_tr.flatten(0, 1), ys_tr, Zs_te.flatten(0, 1), ys_te)
     cos_X = cross_class_cosines(Xs_tr.flatten(0, 1), ys_tr, Xs_te.flatten(0, 1), ys_te)
     test_rates = net.rate_history(lift(d["X_test"]), y_te, num_classes=k)
-    row = dict(channels=channels, layers=len(net.layers), shifts=S, **acc,
+    row = dict(channels=channels, layers=len(net.layers), shifts=S, **acc, **check,
                delta_r_train=[round(float(v), 5) for v in net.history[:, 2]],
                delta_r_test=[round(float(v), 5) for v in test_rates[:, 2]],
                cos_pairs=int(cos_Z.numel()), cos_features_mean=float(cos_Z.mean()), cos_inputs_mean=float(cos_X.mean()),
@@ -282,7 +319,6 @@ class SlidesRotationConfig(RotationConfig):
     num_layers: int = 12  # L of the invariant network (slides: 3500)
     plain_layers: int = 12  # L of the plain vector ReduNet (slides: the same network depth)
     plain_shifted_per_class: Optional[int] = None  # test images per class whose every shift the plain network maps (None: all)
-    direct_shifted_per_class: Optional[int] = None  # … the invariant one maps (None: all; else the rest by equivariance)
     checkpoints: tuple = (0, 4)  # depths at which the accuracies are also measured (0: nearest subspace on the inputs)
 
     @classmethod
@@ -301,7 +337,6 @@ class SlidesTranslationConfig(TranslationConfig):
     num_layers: int = 6  # L (slides: 2000)
     plain_layers: int = 6
     plain_shifted_per_class: Optional[int] = None  # test images per class whose every shift the plain network maps (None: all)
-    direct_shifted_per_class: Optional[int] = None  # … the invariant one maps (None: all; else the rest by equivariance)
     checkpoints: tuple = (0, 2)  # depths at which the accuracies are also measured
 
     @classmethod
@@ -331,14 +366,6 @@ def slides_draw(config: InvarianceConfig) -> tuple:
     return (cfg.with_overrides(train_per_class=train, test_per_class=have - train, split="test"),
             f"test split only: its smallest class of the digits 0-{cfg.num_classes - 1} has {have} images, so "
             f"{train} + {have - train} per class instead of {cfg.train_per_class} + {cfg.test_per_class} (the same proportion)")
-
-def _first_per_class(y: Tensor, n: Optional[int], k: int, name: str) -> Tensor:
-    "Indices of the first `n` samples of each class in `y` (all of them for None)."
-    if n is None:
-        return torch.arange(len(y), device=y.device)
-    n = check_int(n, name)
-    rank = (one_hot(y, k).cumsum(0) - 1).gather(1, y[:, None])[:, 0]          # i-th sample of its class
-    return torch.nonzero(rank < n)[:, 0]
 
 def _slides_network(net, Z_train, y_train, Z_test, y_test, keep: Tensor, Z_direct: Tensor, config,
                     equivariant: bool) -> dict:

@@ -8,7 +8,8 @@ from redunet_book.experiments import EXPERIMENTS
 from conftest import write_fake_mnist
 from redunet_book.invariance import (EquivarianceConfig, RotationConfig, TABLE14_PAPER, TABLE15_PAPER, TranslationConfig,
                                      all_shifts, canonical_shifts, cosine_histogram, cross_class_cosines, invariance_data,
-                                     invariant_network, run_equivariance, run_invariance, shifted_features, top_neighbours)
+                                     invariant_network, run_equivariance, run_invariance, shifted_by_equivariance, shifted_features,
+                                     top_neighbours)
 
 
 FAKE = dict(train_per_class=2, test_per_class=1, verify_checksums=False)
@@ -222,3 +223,36 @@ def test_run_slides_by_equivariance_equals_the_direct_map(tmp_path):
     assert by_eq["invariance_test_acc"] == direct["invariance_test_acc"] and by_eq["shifted_images"] == 2
     assert by_eq["equivariance_max_abs_diff"] < 1e-12 and by_eq["shifted_features_acc"] == by_eq["direct_shifted_acc"]
     assert "equivariance_max_abs_diff" not in direct and "augmented_invariance_test_acc" in by_eq
+
+
+def test_invariance_rows_by_equivariance_equal_the_direct_map(tmp_path):
+    "Tables 14/15 with the shifted features taken by equivariance: the same row as mapping every shift (float64, 1D and 2D)."
+    write_fake_mnist(tmp_path)
+    for cfg in (RotationConfig(data_root=str(tmp_path), dtype="float64", **TINY_ROT),
+                TranslationConfig(data_root=str(tmp_path), dtype="float64", **TINY_TR)):
+        direct = run_invariance(cfg.with_overrides(plain_layers=0), "cpu")["rows"][0]
+        by_eq = run_invariance(cfg.with_overrides(plain_layers=0, direct_shifted_per_class=1), "cpu")["rows"][0]
+        assert by_eq["equivariance_max_abs_diff"] < 1e-12 and "equivariance_max_abs_diff" not in direct
+        for key in ("invariance_train_acc", "invariance_test_acc", "augmented_test_acc", "best_shift_test_acc",
+                    "cos_features_hist", "heatmap_features", "heatmap_inputs"):
+            assert by_eq[key] == direct[key], key
+        assert abs(by_eq["cos_features_mean"] - direct["cos_features_mean"]) < 1e-12
+
+
+def test_shifted_by_equivariance_checks_the_samples_it_is_given(tmp_path):
+    "The returned difference is that of the direct map of `direct`'s shifts; a broken equivariance shows in it."
+    write_fake_mnist(tmp_path)
+    cfg = TranslationConfig(data_root=str(tmp_path), dtype="float64", **TINY_TR)
+    d = invariance_data(cfg, "cpu")
+    lift, net = invariant_network(d, cfg.channels_grid[0], cfg)
+    Xs, Zs, diff = shifted_by_equivariance(lift, net, d["X_test"], cfg.stride, torch.arange(2))
+    Xd, Zd = shifted_features(lift, net, d["X_test"], cfg.stride)
+    torch.testing.assert_close(Zs, Zd, rtol=1e-10, atol=1e-12)
+    assert torch.equal(Xs, Xd) and diff < 1e-12
+    class Weighted(torch.nn.Module):                         # a lifting that is not translation equivariant
+        def forward(self, X):
+            return lift(X) * torch.arange(1, X.shape[-1] + 1, dtype=X.dtype)
+    _, _, broken = shifted_by_equivariance(Weighted(), net, d["X_test"], cfg.stride, torch.arange(2))
+    assert broken > 1e-3
+    _, _, none = shifted_by_equivariance(lift, net, d["X_test"], cfg.stride, torch.arange(0))
+    assert none == 0.0
