@@ -283,16 +283,17 @@ def plain_comparison(d: dict, config: InvarianceConfig) -> dict:
     start, k = time.perf_counter(), config.num_classes
     def flat(X):
         return normalize(X.flatten(1))
-    net = ReduNet(config.plain_layers, config.eta, config.eps_sq, config.lam).fit(flat(d["X_train"]), d["y_train"], num_classes=k)
+    net = ReduNet(config.plain_layers, config.eta, config.eps_sq, config.lam)
     Xs_te = all_shifts(d["X_test"], config.stride)
-    with torch.no_grad():
-        Z_tr, Z_te, Zs_te = net(flat(d["X_train"])), net(flat(d["X_test"])), net(flat(Xs_te.flatten(0, 1)))
+    X_tr = flat(d["X_train"])                                    # construct and map in one pass: one n × n layer held at a time
+    mapped, _ = net.construct_and_map(X_tr, d["y_train"], [X_tr, flat(d["X_test"]), flat(Xs_te.flatten(0, 1))], k)
+    Z_tr, Z_te, Zs_te = mapped[config.plain_layers]
     raw = ns_accuracy(flat(d["X_train"]), d["y_train"], dict(raw_test_acc=(flat(d["X_test"]), d["y_test"])),
                       config.num_components, k)
     acc = ns_accuracy(Z_tr, d["y_train"], dict(test_acc=(Z_te, d["y_test"]),
                                                 invariance_test_acc=(Zs_te, d["y_test"].repeat_interleave(Xs_te.shape[1]))),
                       config.num_components, k)
-    return dict(layers=len(net.layers), dim=Z_tr.shape[1], **raw, **acc, seconds=round(time.perf_counter() - start, 3))
+    return dict(layers=config.plain_layers, dim=Z_tr.shape[1], **raw, **acc, seconds=round(time.perf_counter() - start, 3))
 
 def run_invariance(config: InvarianceConfig, device=None, keep: bool = False) -> dict:
     "[ReduNet Table 14/15] rows for every channel count, and the plain-ReduNet comparison of the slides (`keep`: the last row's tensors too)."

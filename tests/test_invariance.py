@@ -256,3 +256,24 @@ def test_shifted_by_equivariance_checks_the_samples_it_is_given(tmp_path):
     assert broken > 1e-3
     _, _, none = shifted_by_equivariance(lift, net, d["X_test"], cfg.stride, torch.arange(0))
     assert none == 0.0
+
+
+def test_plain_comparison_equals_fit_then_forward(tmp_path):
+    "The plain network built and applied in one pass (one layer in memory) gives the accuracies of `fit` then `forward` (float64)."
+    from redunet_book.core import normalize as unit
+    from redunet_book.invariance import ns_accuracy, plain_comparison
+    from redunet_book.vector import ReduNet
+    write_fake_mnist(tmp_path)
+    cfg = TranslationConfig(data_root=str(tmp_path), dtype="float64", **{**TINY_TR, "plain_layers": 3})
+    d = invariance_data(cfg, "cpu")
+    got = plain_comparison(d, cfg)
+    flat = lambda X: unit(X.flatten(1))                                        # noqa: E731
+    net = ReduNet(cfg.plain_layers, cfg.eta, cfg.eps_sq, cfg.lam).fit(flat(d["X_train"]), d["y_train"], num_classes=10)
+    Xs = all_shifts(d["X_test"], cfg.stride)
+    with torch.no_grad():
+        Z_tr, Z_te, Zs = net(flat(d["X_train"])), net(flat(d["X_test"])), net(flat(Xs.flatten(0, 1)))
+    want = ns_accuracy(Z_tr, d["y_train"], dict(test_acc=(Z_te, d["y_test"]),
+                                                 invariance_test_acc=(Zs, d["y_test"].repeat_interleave(Xs.shape[1]))),
+                       cfg.num_components, 10)
+    assert got["layers"] == cfg.plain_layers == len(net.layers)
+    assert (got["test_acc"], got["invariance_test_acc"]) == (want["test_acc"], want["invariance_test_acc"])
