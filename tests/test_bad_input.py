@@ -214,6 +214,14 @@ ROWS = [
     row("viz.plot_kernels", lambda: E("viz.plot_kernels")(torch.zeros(2, 3, 4)), V_, "kernels"),
     row("viz.plot_kernels", lambda: E("viz.plot_kernels")(torch.zeros(2, 2, 4), mask_self="yes"), T, "mask_self"),
     row("viz.figure_controls", lambda: E("viz.figure_controls")(5), T, "draw"),
+    row("viz.draw_redunet_layer", lambda: E("viz.draw_redunet_layer")(0), V_, "k"),
+    row("viz.draw_redunet_layer", lambda: E("viz.draw_redunet_layer")("3"), T, "k"),
+    row("viz.draw_redunet_layer", lambda: E("viz.draw_redunet_layer")(3, analogies="yes"), T, "analogies"),
+    row("viz.draw_spectral_pipeline", lambda: E("viz.draw_spectral_pipeline")(channels=5), V_, "channels"),
+    row("viz.draw_spectral_pipeline", lambda: E("viz.draw_spectral_pipeline")(length=8.0), T, "length"),
+    row("viz.draw_spectral_pipeline", lambda: E("viz.draw_spectral_pipeline")(length=8, shift=8), V_, "shift"),
+    row("viz.draw_vmcr2_structure", lambda: E("viz.draw_vmcr2_structure")(k=0), V_, "k"),
+    row("viz.draw_vmcr2_structure", lambda: E("viz.draw_vmcr2_structure")(atoms_per_class="2"), T, "atoms_per_class"),
 
     # rate
     row("rate.logdet_scaled_gram", lambda: E("rate.logdet_scaled_gram")([[1.0]], 1.0), T, "X"),
