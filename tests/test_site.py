@@ -791,6 +791,35 @@ def test_figure_captions(page_path, site_dir, visit):
     assert not bad, f"{page_path}: {len(bad)} figure(s) without a caption ({FIGURE_CAPTION_RULE}): {bad}"
 
 
+# Every chapter opens, before its first section, with what the reader will learn (issue 16): the
+# paragraph "**In this chapter** you will learn to:" and a list of 3-5 abilities right under it.
+CHAPTERS = [p for p in PAGES if p.startswith("nbs/") and p != "nbs/index.html"] or ["<no built site>"]
+OPENING_JS = """() => {
+  const h1 = document.querySelector("article h1") || document.querySelector("h1");
+  if (!h1) return {found: false, why: "no title"};
+  const section = h1.closest("section") || h1.parentElement;
+  for (const el of section.children) {
+    if (el.tagName === "SECTION") break;                       // the first section: the opening is over
+    if (el.tagName === "P" && el.textContent.trim().startsWith("In this chapter")) {
+      const list = el.nextElementSibling;
+      const items = list && list.tagName === "UL" ? list.querySelectorAll(":scope > li").length : 0;
+      return {found: true, bold: !!el.querySelector("strong"), items: items};
+    }
+  }
+  return {found: false, why: "no 'In this chapter' paragraph before the first section"};
+}"""
+
+
+@pytest.mark.parametrize("page_path", CHAPTERS)
+def test_chapter_opens_with_what_you_will_learn(page_path, site_dir, visit):
+    """A chapter opens with "In this chapter you will learn to:" (bold) and 3 to 5 items, before its first section."""
+    if page_path == "<no built site>":
+        pytest.fail(f"no pages found under {site_dir}", pytrace=False)
+    got = visit(page_path).page.evaluate(OPENING_JS)
+    assert got["found"], f"{page_path}: {got['why']}"
+    assert got["bold"] and 3 <= got["items"] <= 5, f"{page_path}: the opening list has {got['items']} items (3 to 5 expected)"
+
+
 def test_chapter_math_figure_widget(site_dir, visit):
     """The coding-rate chapter shows typeset math, a figure and a working interactive widget."""
     if not (site_dir / CHAPTER_PAGE).is_file():
