@@ -34,6 +34,7 @@ def _shift_index(T: int, device) -> Tensor:
     t = torch.arange(T, device=device)
     return (t[:, None] - t[None, :]) % T
 
+# %% ../nbs/05_circulant.ipynb #c005p1
 def circ(z: Tensor,  # (..., T) signals (real or complex)
         ) -> Tensor:  # (..., T, T), column s is z shifted down by s
     "The circulant matrix circ(z) of eq. (30): entry (t, s) is z((t - s) mod T), so its columns are the circular shifts of z."
@@ -66,6 +67,7 @@ def _check_pair(x: Tensor, k: Tensor, dims: int, k_ndim: int) -> tuple:
         raise ValueError(f"k's spatial size {tuple(k.shape[-dims:])} exceeds the signal's {size}")
     return size
 
+# %% ../nbs/05_circulant.ipynb #c008p1
 def circular_conv(x: Tensor,  # (..., T) or (..., H, W) signals
                   k: Tensor,  # (..., K) or (..., Kh, Kw) kernels, K <= T (zero-padded), broadcast with x
                   dims: int = 1,  # spatial dimensions: 1 (eq. 85) or 2 (doubly block circulant)
@@ -78,6 +80,7 @@ def circular_conv(x: Tensor,  # (..., T) or (..., H, W) signals
 
 DIRECT_MAX_TAPS = 32
 
+# %% ../nbs/05_circulant.ipynb #c008p2
 def _direct_conv(x: Tensor, k: Tensor, dims: int) -> Tensor:
     "Σ_c' k[c, c'] ⊛ x[c'] by torch's conv1d/conv2d on a circularly padded input (kernel flipped: torch correlates)."
     lead, xs = x.shape[:-dims - 1], x.reshape(-1, *x.shape[-dims - 1:])
@@ -88,6 +91,7 @@ def _direct_conv(x: Tensor, k: Tensor, dims: int) -> Tensor:
         out = torch.nn.functional.conv2d(torch.nn.functional.pad(xs, pad, mode="circular"), k.flip(-2, -1))
     return out.reshape(*lead, *out.shape[1:])
 
+# %% ../nbs/05_circulant.ipynb #c008p3
 def multichannel_circular_conv(x: Tensor,  # (..., C_in, T) or (..., C_in, H, W) multi-channel signals
                                k: Tensor,  # (C_out, C_in, K) or (C_out, C_in, Kh, Kw) kernel ē
                                dims: int = 1,  # spatial dimensions: 1 or 2

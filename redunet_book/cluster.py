@@ -67,6 +67,7 @@ def _prepare(X, membership, eps_sq, num_classes, affine, bits=False):
     Pi = membership_matrix(membership, X.shape[0], num_classes, dtype=Xw.dtype, device=X.device)
     return Xw, Pi, eps_sq, affine
 
+# %% ../nbs/02a_compression_clustering.ipynb #c007p1
 def segment_coding_lengths(X: Tensor,  # (m, n) data, rows are samples
                            membership: Tensor,  # labels (m,) or soft rows (m, k)
                            eps_sq: float,  # ε², the squared distortion
@@ -111,6 +112,7 @@ def canonical_labels(labels: Tensor,  # (m,) integer labels >= 0
     "Relabel a partition 0, 1, 2, … in order of first appearance, so that equal partitions get equal labels."
     return _canonical(check_labels(labels, "labels"))
 
+# %% ../nbs/02a_compression_clustering.ipynb #c017p1
 def _canonical(labels: Tensor) -> Tensor:
     "`canonical_labels` of checked labels."
     labels = labels.to(torch.int64)
@@ -136,6 +138,7 @@ class Segmentation(NamedTuple):
     labels: Tensor  # (m,) segment of each sample, 0..k-1 in order of first appearance
     history: MergeHistory
 
+# %% ../nbs/02a_compression_clustering.ipynb #c020p1
 def _history(k0: int, lengths: list, pairs: list, gains: list, like: Tensor) -> MergeHistory:
     "Pack the per-step records of a merging run into a `MergeHistory` (lengths and gains in `like`'s dtype)."
     return MergeHistory(num_segments=torch.arange(k0, k0 - len(pairs) - 1, -1),
@@ -229,6 +232,7 @@ def _initial_segments(X: Tensor, init) -> Tensor:
         raise ValueError(f"init has {init.shape[0]} labels but X has {m} samples")
     return init.to(X.device)
 
+# %% ../nbs/02a_compression_clustering.ipynb #c029p1
 def merge_segments(X: Tensor,  # (m, n) data, rows are samples
                    eps_sq: float,  # ε², the squared distortion
                    affine: bool = False,  # code each segment's mean too (L̂ instead of L)

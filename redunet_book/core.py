@@ -143,6 +143,7 @@ def simplex_tolerance(dtype: torch.dtype) -> float:
         raise TypeError(f"dtype must be a torch float dtype, got {dtype!r}")
     return max(1e-6, 1e3 * torch.finfo(dtype).eps)
 
+# %% ../nbs/00_core.ipynb #c009p1
 def _labels_to_matrix(labels: Tensor, num_classes, dtype, device) -> Tensor:
     "One-hot `(m, k)` matrix from integer labels `(m,)` (checked by `check_labels`)."
     check_labels(labels, "membership", num_classes)
@@ -194,6 +195,7 @@ def normalize(Z: Tensor) -> Tensor:
         raise ValueError(f"Z has a zero sample (row {int(scale.detach().argmin())}); it cannot be projected onto the sphere")
     return _normalize(Z)
 
+# %% ../nbs/00_core.ipynb #c014p1
 def _normalize(Z: Tensor) -> Tensor:
     "`normalize` without the checks (no host synchronisation), for loops over layers and steps whose inputs were checked once."
     flat = Z.flatten(1)

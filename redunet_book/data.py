@@ -176,11 +176,13 @@ class MNISTSets(NamedTuple):
     protocol: str  # 'official' (train split / test split) or 'test' (both from the test split)
     description: str  # what was drawn from where, for the records
 
+# %% ../nbs/00a_data.ipynb #4c678024p1
 def _first_digits(images: Tensor, labels: Tensor, k: int) -> tuple[Tensor, Tensor]:
     "The images and labels of the digits 0, …, k-1 only."
     keep = labels < k
     return (images, labels) if bool(keep.all()) else (images[keep], labels[keep])
 
+# %% ../nbs/00a_data.ipynb #4c678024p2
 def mnist_sets(train_per_class: int,  # training images per class
                test_per_class: Optional[int] = None,  # test images per class; None: all (official) or all the rest (test)
                seed: int = 0,  # seed of the class-balanced draws
@@ -236,6 +238,7 @@ def polar_grid(num_angles: int,  # Γ, angles 2πl/Γ, l = 0..Γ-1 (endpoint exc
     grid = torch.stack([2 * u / (W - 1), -2 * v / max(H - 1, 1)], dim=-1)     # column right, row down
     return grid.to(dtype=dtype, device=device)
 
+# %% ../nbs/00a_data.ipynb #c030p1
 def _as_float_batch(images: Tensor, dtype) -> tuple[Tensor, bool]:
     "Images (m, H, W) or (m, c, H, W) as a float (m, c, H, W) batch, and whether a channel axis was added."
     check_tensor(images, "images")
@@ -247,6 +250,7 @@ def _as_float_batch(images: Tensor, dtype) -> tuple[Tensor, bool]:
     x = images if images.is_floating_point() else images.to(dtype)
     return (x[:, None] if images.ndim == 3 else x), images.ndim == 3
 
+# %% ../nbs/00a_data.ipynb #c030p2
 def polar_resample(images: Tensor,  # (m, H, W) or (m, c, H, W), uint8 or float
                    num_angles: int,  # Γ
                    num_radii: int,  # C

@@ -28,11 +28,13 @@ __all__ = ['FIELD_CHOICES', 'RENAMED_FIELDS', 'EXPERIMENTS', 'TABLE18_PAPER', 'f
 FIELD_CHOICES = {"split": DATA_SPLITS}
 RENAMED_FIELDS = {"n_train_per_class": "train_per_class", "n_test_per_class": "test_per_class"}  # old name -> name
 
+# %% ../nbs/10_experiments.ipynb #c005p1
 def _check_hint(hint) -> None:
     "Check that `hint` is a type or a typing annotation (not a string or an instance)."
     if not (isinstance(hint, type) or get_origin(hint) is not None):
         raise TypeError(f"hint must be a type or a typing annotation, got {hint!r}")
 
+# %% ../nbs/10_experiments.ipynb #c005p2
 def fits_annotation(value, hint) -> bool:
     "Whether `value` fits a configuration field's annotation: int, float (an int too), bool, str, a non-empty tuple of numbers, a float torch dtype, Optional[...]."
     _check_hint(hint)
@@ -64,10 +66,12 @@ def annotation_name(hint) -> str:
         return " or ".join(annotation_name(h) for h in get_args(hint))
     return names.get(hint, names.get(get_origin(hint), str(hint)))
 
+# %% ../nbs/10_experiments.ipynb #c005p3
 def _record_value(value):
     "A field's value as a results file stores it: a torch dtype by its name ('float32'), anything else as it is."
     return str(value).removeprefix("torch.") if isinstance(value, torch.dtype) else value
 
+# %% ../nbs/10_experiments.ipynb #c005p4
 @dataclass
 class ExperimentConfig:
     "Base class of experiment configurations: the fields are the book-scale defaults; `paper()` is the paper's preset."
@@ -237,6 +241,7 @@ def _check_data(d, keys: tuple, name: str = "d") -> Mapping:
         raise ValueError(f"{name} must hold {list(keys)}, missing {missing}")
     return d
 
+# %% ../nbs/10_experiments.ipynb #c015p1
 def mnist_vectors(config: Table18Config, device=None) -> dict:
     "The MNIST sets of `config` (`MNISTConfig.load_sets`): unit vectors (m, 784) on `device`, [0, 1] pixels (CPU), labels, a description."
     dtype, device = check_dtype(_check_config(config, Table18Config).dtype, "config.dtype"), resolve_device(device)

@@ -122,6 +122,7 @@ def _check_featurizer(featurizer) -> None:
     if not isinstance(featurizer, nn.Module):
         raise TypeError(f"featurizer must be a torch.nn.Module, got {type(featurizer).__name__}")
 
+# %% ../nbs/10d_featurizers.ipynb #c010p1
 @torch.no_grad()
 def features_of(featurizer: nn.Module,  # f_θ
                 X: Tensor,  # (N, ...) inputs

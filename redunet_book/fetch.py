@@ -41,6 +41,7 @@ MNIST_MIRRORS = ("https://storage.googleapis.com/cvdf-datasets/mnist/",
 DATA_ENV = "REDUNET_DATA"             # the data folder, when you keep MNIST somewhere of your own
 MIRROR_ENV = "REDUNET_MNIST_MIRROR"   # an offline mirror folder to copy from (machines without internet)
 
+# %% ../nbs/00_fetch.ipynb #c005p1
 def _check_path(value, name: str):
     "Check that `value` is a path (a string or an os.PathLike; TypeError otherwise) and return it."
     if not isinstance(value, (str, os.PathLike)):
@@ -53,6 +54,7 @@ def _check_strings(value, name: str) -> tuple:
         raise TypeError(f"{name} must be a sequence of strings, got {value!r}")
     return tuple(value)
 
+# %% ../nbs/00_fetch.ipynb #c005p2
 def check_split(split: str) -> str:
     "`split` if it is 'train' or 'test', else a ValueError naming it."
     if split not in MNIST_FILES:
@@ -123,6 +125,7 @@ def _install(dest: Path, name: str, source) -> None:
         if os.path.exists(tmp):
             os.remove(tmp)
 
+# %% ../nbs/00_fetch.ipynb #c011p1
 def download_mnist(root=None,  # destination folder (default: `data_folder()`, i.e. $REDUNET_DATA or the cache)
                    split: str = "test",  # 'train' or 'test'
                    mirrors: Sequence[str] = MNIST_MIRRORS,  # base URLs, tried in order

@@ -103,6 +103,7 @@ def _check_model(model) -> nn.Module:
         raise TypeError(f"model must be a torch module (a ReduNetBP), got {type(model).__name__}")
     return model
 
+# %% ../nbs/10c_finetune.ipynb #c011p1
 def predict_in_batches(model: ReduNetBP,  # a classifier returning logits (m, k)
                        X: Tensor,  # (m, ...) inputs
                        batch_size: int = 256,  # inputs per forward pass
@@ -158,6 +159,7 @@ def _check_lr_grid(lr_grid, name: str = "lr_grid") -> tuple:
         raise ValueError(f"{name} must hold at least one learning rate")
     return tuple(check_positive(lr, name) for lr in lr_grid)
 
+# %% ../nbs/10c_finetune.ipynb #c011bp1
 def select_lr(make_model: Callable[[], nn.Module],  # a fresh network, at the same start on every call
               X: Tensor, y: Tensor,  # (m, 1, H, W) images to train on (the training images minus the validation ones), (m,) labels
               X_val: Tensor, y_val: Tensor,  # (v, 1, H, W) validation images (never the test set) and (v,) labels

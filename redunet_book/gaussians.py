@@ -35,6 +35,7 @@ def _sphere(*azimuths: float, elevation: float = 45.0) -> list:
     return [(math.cos(math.radians(a)) * math.cos(e), math.sin(math.radians(a)) * math.cos(e), math.sin(e))
             for a in azimuths]
 
+# %% ../nbs/09_gaussians.ipynb #c005p1
 MIXTURES = {
     "s1_two": _circle(0, 60),                            # Fig. 28 (top): two classes on S¹, 60° apart
     "s2_three": _sphere(45, 120, 180),                   # Figs. 15, 28 (bottom): three classes on S²
@@ -158,6 +159,7 @@ def _check_run(run) -> GaussianRun:
         raise TypeError(f"run must be a GaussianRun (from run_gaussian_mixture), got {type(run).__name__}")
     return run
 
+# %% ../nbs/09_gaussians.ipynb #c016p1
 def cluster_accuracy(run: GaussianRun) -> float:
     "Fraction of final test features whose nearest training cluster (§5.1: 1 component, centred) is their own class's."
     _check_run(run)
@@ -202,6 +204,7 @@ def _rounded(x, digits: int):
         x = x.detach().double().cpu().tolist()
     return [_rounded(v, digits) for v in x] if isinstance(x, (list, tuple)) else round(float(x), digits)
 
+# %% ../nbs/09_gaussians.ipynb #c016sp1
 def gaussian_record(run: GaussianRun,
                     curve_points: int = 100,  # the curves over the layers at about this many layers (0 and L included)
                     keep_per_class: int = 50,  # samples per class of inputs and features kept for the figures

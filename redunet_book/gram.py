@@ -41,6 +41,7 @@ def check_alpha(alpha: float, dtype: torch.dtype) -> float:
                          f"(largest {big:.3g}); use a larger eps_sq or float64")
     return alpha
 
+# %% ../nbs/00c_gram.ipynb #g008p1
 def _check_rows(X, name: str) -> Tensor:
     "A tensor of rows `(..., s, n)`, real or complex floating point: the kernel's one type check (no host synchronisation)."
     check_tensor(X, name)
@@ -132,6 +133,7 @@ def _scale(f: Factor) -> Tensor:
     "1 + αλ `(..., p)`, the eigenvalues of M (eigen fallback)."
     return 1 + f.alpha[..., None] * f.lam
 
+# %% ../nbs/00c_gram.ipynb #g013p1
 def logdet(f: Factor) -> Tensor:  # (...) real, in the working dtype
     "log det(I + αXᴴX) = 2 Σ log Lᵢᵢ (Cholesky) or Σ log(1 + αλᵢ) (eigen fallback)."
     _check_factor(f)

@@ -130,6 +130,7 @@ def invariant_network(d: dict, channels: int, config: InvarianceConfig) -> tuple
     net.fit(lift(d["X_train"]), d["y_train"], num_classes=config.num_classes)
     return lift, net
 
+# %% ../nbs/10b_invariance.ipynb #c015p1
 def _check_modules(lift, net, batch_size) -> int:
     "Check that `lift` and `net` are torch modules and `batch_size` a positive int; return it."
     for name, module in (("lift", lift), ("net", net)):
@@ -137,6 +138,7 @@ def _check_modules(lift, net, batch_size) -> int:
             raise TypeError(f"{name} must be a torch module, got {type(module).__name__}")
     return check_int(batch_size, "batch_size")
 
+# %% ../nbs/10b_invariance.ipynb #c015p2
 def shifted_features(lift: nn.Module,  # the lifting of `invariant_network`
                      net: nn.Module,  # the fitted spectral ReduNet
                      X: Tensor,  # (m, C_in, T) signals or (m, C_in, H, W) images
@@ -151,6 +153,7 @@ def shifted_features(lift: nn.Module,  # the lifting of `invariant_network`
         Z = torch.cat([net(lift(part)) for part in flat.split(batch_size)])
     return Xs, Z.unflatten(0, Xs.shape[:2])
 
+# %% ../nbs/10b_invariance.ipynb #c015p3
 def _first_per_class(y: Tensor, n: Optional[int], k: int, name: str) -> Tensor:
     "Indices of the first `n` samples of each class in `y` (all of them for None)."
     if n is None:
@@ -159,6 +162,7 @@ def _first_per_class(y: Tensor, n: Optional[int], k: int, name: str) -> Tensor:
     rank = (one_hot(y, k).cumsum(0) - 1).gather(1, y[:, None])[:, 0]          # i-th sample of its class
     return torch.nonzero(rank < n)[:, 0]
 
+# %% ../nbs/10b_invariance.ipynb #c015p4
 def shifted_by_equivariance(lift: nn.Module, net: nn.Module,  # as in `shifted_features`
                             X: Tensor,  # (m, C_in, T) signals or (m, C_in, H, W) images
                             stride: int,  # shifts by multiples of `stride`
@@ -368,6 +372,7 @@ def slides_draw(config: InvarianceConfig) -> tuple:
             f"test split only: its smallest class of the digits 0-{cfg.num_classes - 1} has {have} images, so "
             f"{train} + {have - train} per class instead of {cfg.train_per_class} + {cfg.test_per_class} (the same proportion)")
 
+# %% ../nbs/10b_invariance.ipynb #c035sp1
 def _slides_network(net, Z_train, y_train, Z_test, y_test, keep: Tensor, Z_direct: Tensor, config,
                     equivariant: bool) -> dict:
     "Construct `net` and map the test set and the shifts of `Z_test[keep]` in one pass (`construct_and_map`); accuracies at every checkpoint."
@@ -400,6 +405,7 @@ def _slides_network(net, Z_train, y_train, Z_test, y_test, keep: Tensor, Z_direc
     return dict(out, delta_r_train=[round(float(v), 5) for v in history[::step, 2]], delta_r_every=step,
                 seconds=round(time.perf_counter() - start, 3))
 
+# %% ../nbs/10b_invariance.ipynb #c035sp2
 def run_slides(config: InvarianceConfig, device=None) -> dict:
     "The slides' plain-vs-invariant table: both networks on one 0-vs-1 draw, accuracy on the test set as is and with all shifts."
     cfg, sizes = slides_draw(config)

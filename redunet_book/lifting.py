@@ -30,6 +30,7 @@ def sparsify(Z: Tensor,  # (m, ...) responses
     nonlinearity = check_choice(nonlinearity, "nonlinearity", NONLINEARITIES)
     return _sparsify(Z, nonlinearity, check_nonnegative(threshold, "threshold"))
 
+# %% ../nbs/05a_lifting.ipynb #c005p1
 def _sparsify(Z: Tensor, nonlinearity: str, threshold: float) -> Tensor:
     "`sparsify` for checked arguments."
     if nonlinearity == "soft_threshold":
@@ -51,6 +52,7 @@ def _kernel_size(kernel_size, dims: int, name: str = "kernel_size") -> tuple:
         raise ValueError(f"{name} must be an int or {dims} ints, got {kernel_size!r}")
     return tuple(check_int(k, name) for k in ks)
 
+# %% ../nbs/05a_lifting.ipynb #c008p1
 class Lifting(nn.Module):
     "Random-filter lifting (eqs. 36, 40–41): C seeded Gaussian kernels, multi-channel circular convolution, then τ."
     def __init__(self, channels: int,  # C, the number of random filters

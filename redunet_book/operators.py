@@ -51,6 +51,7 @@ def _compression(Z: Tensor, Pi: Tensor, alphas: Tensor) -> Tensor:
     "All Cʲ `(k, n, n)` of [ReduNet eq. 15] from the padded class batch, with one batched factorisation."
     return inverse_scaled_gram(class_samples(Z, Pi), alphas)
 
+# %% ../nbs/03_gradient_operators.ipynb #c017p1
 def compression_operators(Z: Tensor,  # (m, n) features, rows are samples
                           membership: Tensor,  # labels (m,) or soft rows (m, k)
                           eps_sq: float,  # ε², the squared distortion
@@ -74,6 +75,7 @@ def gradient_operators(Z: Tensor,  # (m, n) features, rows are samples
     "E [ReduNet eq. 14], all Cʲ [ReduNet eq. 15] and γⱼ [ReduNet eq. 12] from one validation: the weights of one ReduNet layer."
     return _layer_operators(*_prepare(Z, membership, eps_sq, num_classes))
 
+# %% ../nbs/03_gradient_operators.ipynb #c017p2
 def _layer_operators(Z: Tensor,  # (m, n) features, already checked
                      Pi: Tensor,  # (m, k) membership matrix, already checked
                     eps_sq: float,  # ε², already checked
@@ -105,11 +107,13 @@ class GradientTerms(NamedTuple):
     expansion: Tensor  # (m, n) rows zᵢᵀE (paper: EZ)
     compression: Tensor  # (m, n) rows Σⱼ γⱼπᵢⱼ zᵢᵀCʲ (paper: Σⱼ γⱼCʲZΠʲ)
 
+# %% ../nbs/03_gradient_operators.ipynb #c023p1
 def _gradient_terms(Z: Tensor, Pi: Tensor, eps_sq: float) -> GradientTerms:
     "Both terms of [ReduNet eq. 16] for validated (Z, Π, ε²), all classes batched: the kernel's push-through on each factor."
     coef = _coefficients(Pi, Z.shape[1], eps_sq)
     return GradientTerms(*row_gradients(Pi, coef, factor(Z, coef.alpha), factor(class_samples(Z, Pi), coef.alphas)))
 
+# %% ../nbs/03_gradient_operators.ipynb #c023p2
 def gradient_terms(Z: Tensor,  # (m, n) features, rows are samples
                    membership: Tensor,  # labels (m,) or soft rows (m, k)
                    eps_sq: float,  # ε², the squared distortion
@@ -146,6 +150,7 @@ def _ascent_step(Z: Tensor, Pi: Tensor, eps_sq: float, eta: float) -> Tensor:
     t = _gradient_terms(Z, Pi, eps_sq)
     return _normalize(Z + eta * (t.expansion - t.compression))
 
+# %% ../nbs/03_gradient_operators.ipynb #c046p1
 def gradient_ascent_step(Z: Tensor,  # (m, n) features, rows are samples
                          membership: Tensor,  # labels (m,) or soft rows (m, k)
                          eps_sq: float,  # ε², the squared distortion

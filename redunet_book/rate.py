@@ -74,6 +74,7 @@ class RateCoefficients(NamedTuple):
     alphas: Tensor  # (k,)
     gammas: Tensor  # (k,)
 
+# %% ../nbs/01_coding_rate.ipynb #c015p1
 def _coefficients(Pi: Tensor, n: int, eps_sq: float) -> RateCoefficients:
     "α, αⱼ, γⱼ of [ReduNet eq. 12] from a validated membership matrix Π `(m, k)`; αⱼ = 0 for an empty class."
     m = Pi.shape[0]
@@ -81,6 +82,7 @@ def _coefficients(Pi: Tensor, n: int, eps_sq: float) -> RateCoefficients:
     alphas = torch.where(tr > 0, n / (tr.clamp_min(torch.finfo(Pi.dtype).tiny) * eps_sq), torch.zeros_like(tr))
     return RateCoefficients(n / (m * eps_sq), alphas, tr / m)
 
+# %% ../nbs/01_coding_rate.ipynb #c015p2
 def class_grams(Z: Tensor,  # (m, n) features
                 Pi: Tensor,  # (m, k) membership matrix
                ) -> Tensor:  # (k, n, n)
@@ -88,6 +90,7 @@ def class_grams(Z: Tensor,  # (m, n) features
     check_tensor(Pi, "Pi")
     return (Pi.mT[:, :, None] * Z).mT @ Z
 
+# %% ../nbs/01_coding_rate.ipynb #c015p3
 def _class_terms(Z: Tensor, Pi: Tensor, eps_sq: float) -> Tensor:
     "Per-class terms tr(Πʲ)/(2m) log det(I + n/(tr(Πʲ)ε²) ZΠʲZ*) of [ReduNet eq. 8], `(k,)`."
     coef = _coefficients(Pi, Z.shape[1], eps_sq)
@@ -104,6 +107,7 @@ def _prepare(Z, membership, eps_sq, num_classes, ndim=2):
     Pi = membership_matrix(membership, Z.shape[0], num_classes, dtype=Z.dtype, device=Z.device)
     return Z, Pi, eps_sq
 
+# %% ../nbs/01_coding_rate.ipynb #c016p1
 def rate_coefficients(Z: Tensor,  # (m, n) features, rows are samples
                       membership: Tensor,  # labels (m,) or soft rows (m, k)
                       eps_sq: float,  # ε², the squared distortion
@@ -145,6 +149,7 @@ def row_gradients(Pi: Tensor,  # (m, k) membership matrix
     w = coef.gammas[j] * Pi[i, j].sqrt()                         # γⱼ√πᵢⱼ: w·Y = γⱼπᵢⱼ zᵢᵀCʲ
     return apply_rows(f), torch.zeros_like(f.X).index_add_(0, i, w[:, None] * Y[j, pos])
 
+# %% ../nbs/01_coding_rate.ipynb #c019p1
 class _RateTerms(torch.autograd.Function):
     "R and Rᶜ of [ReduNet eqs. 7–8] with the closed-form gradient in Z of [ReduNet eq. 16] as backward (Π held fixed)."
     @staticmethod
@@ -177,6 +182,7 @@ def _traced_rates(Z: Tensor, membership: Tensor, eps_sq: float, num_classes: Opt
     Rc = (coef.gammas / 2 * traced_logdet(class_grams(Z, Pi), coef.alphas)).sum()
     return Rates(R, Rc, R - Rc)
 
+# %% ../nbs/01_coding_rate.ipynb #c019p2
 def rate_terms(Z: Tensor,  # (m, n) features, rows are samples
                membership: Tensor,  # labels (m,) or soft rows (m, k)
                eps_sq: float,  # ε², the squared distortion
@@ -187,6 +193,7 @@ def rate_terms(Z: Tensor,  # (m, n) features, rows are samples
         return _traced_rates(Z, membership, check_eps_sq(eps_sq), num_classes)
     return _rates(*_prepare(Z, membership, eps_sq, num_classes))
 
+# %% ../nbs/01_coding_rate.ipynb #c019p3
 def _rates(Z: Tensor,  # (m, n) features, already checked
            Pi: Tensor,  # (m, k) membership matrix, already checked (`core.membership_matrix`)
           eps_sq: float,  # ε², already checked
@@ -199,6 +206,7 @@ def _rates(Z: Tensor,  # (m, n) features, already checked
         R, Rc = _RateTerms.apply(Z, Pi, eps_sq)
     return Rates(R, Rc, R - Rc)
 
+# %% ../nbs/01_coding_rate.ipynb #c019p4
 def rate_reduction(Z: Tensor,  # (m, n) features, rows are samples
                    membership: Tensor,  # labels (m,) or soft rows (m, k)
                    eps_sq: float,  # ε², the squared distortion

@@ -35,12 +35,14 @@ __all__ = ['COMMIT_ENV', 'git_revision', 'device_description', 'run_metadata', '
 # %% ../nbs/11_reproduce.ipynb #c005
 COMMIT_ENV = "REDUNET_COMMIT"
 
+# %% ../nbs/11_reproduce.ipynb #c005p1
 def _check_str(value, name: str) -> str:
     "Check that `value` is a string and return it."
     if not isinstance(value, str):
         raise TypeError(f"{name} must be a string, got {type(value).__name__}")
     return value
 
+# %% ../nbs/11_reproduce.ipynb #c005p2
 def git_revision(path=None) -> str:
     "The git commit of the repository holding `path` (default: this package), with ' (dirty)' if tracked files changed; 'unknown' outside git; $REDUNET_COMMIT wins."
     if path is not None:
@@ -106,6 +108,7 @@ def _scalar(raw: str, hint, key: str):
                 raise ValueError(f"--set {key}: expects {annotation_name(hint)}, got {raw!r}") from None
     return raw
 
+# %% ../nbs/11_reproduce.ipynb #c008p1
 def parse_override(text: str, config_class: type) -> tuple[str, object]:
     "Parse 'key=value' for a field of `config_class`, typed after the field's annotation; a ValueError names the field and the type."
     _check_str(text, "text")

@@ -55,6 +55,7 @@ def _spatial_dims(ndim: int) -> tuple:
     "The spatial axes of a batch-first `(m, C, ...)` tensor."
     return tuple(range(2, ndim))
 
+# %% ../nbs/06_spectral_1d.ipynb #c008p1
 def to_spectral(Z: Tensor,  # (m, C, T) or (m, C, H, W) real signals
                 half: bool = True,  # rfftn half spectrum (else the full fftn)
                ) -> Tensor:  # (m, F, C) complex, V[i, p] = DFT(z̄ᵢ)(p)ᵀ
@@ -129,6 +130,7 @@ def _prepare_circ(Z, membership, eps_sq, num_classes):
     "Validate (Z, membership, ε²) for signals `(m, C, T)` or images `(m, C, H, W)`: `rate._prepare` with those ranks."
     return _prepare(Z, membership, eps_sq, num_classes, ndim=(3, 4))
 
+# %% ../nbs/06_spectral_1d.ipynb #c016p1
 def rate_terms_circ(Z: Tensor,  # (m, C, T) signals or (m, C, H, W) images
                     membership: Tensor,  # labels (m,) or soft rows (m, k)
                     eps_sq: float,  # ε², the squared distortion
@@ -139,12 +141,14 @@ def rate_terms_circ(Z: Tensor,  # (m, C, T) signals or (m, C, H, W) images
     check_bool(half, "half")
     return _rates_circ(*_prepare_circ(Z, membership, eps_sq, num_classes), half)
 
+# %% ../nbs/06_spectral_1d.ipynb #c016p2
 def _rates_circ(Z: Tensor, Pi: Tensor, eps_sq: float, half: bool = True) -> Rates:
     "`rate_terms_circ` without the input checks, for loops over layers whose inputs were checked once."
     shape = tuple(Z.shape[2:])
     w = spectral_weights(shape, half, Z.dtype, Z.device)
     return spectral_operators(to_spectral(Z, half), Pi, eps_sq, w, math.prod(shape), operators=False).rates
 
+# %% ../nbs/06_spectral_1d.ipynb #c016p3
 def rate_reduction_circ(Z: Tensor,  # (m, C, T) signals or (m, C, H, W) images
                         membership: Tensor,  # labels (m,) or soft rows (m, k)
                         eps_sq: float,  # ε², the squared distortion

@@ -58,6 +58,7 @@ def _check_subspace_dims(subspace_dims, low: int = 1) -> list:
         raise ValueError("subspace_dims must give at least one class dimension")
     return [check_int(d, "subspace_dims", low=low) for d in subspace_dims]
 
+# %% ../nbs/02_theorem_checks.ipynb #c009p1
 def project_class_ranks(Z: Tensor,  # (m, n) features
                         labels: Tensor,  # (m,) integer labels in [0, k)
                         subspace_dims: Sequence[int],  # d_j, the rank bound of each of the k classes

@@ -223,6 +223,7 @@ class ReduNet(LayerwiseNet):
         if not 0 <= self.beta < 1:
             raise ValueError(f"beta must be in [0, 1), got {beta!r}")
 
+# %% ../nbs/04_vector_redunet.ipynb #c018p1
 @method_of(ReduNet)
 def _lookahead(self: ReduNet, Z: Tensor, Z_prev: Tensor) -> Tensor:
     "The extrapolated point q_{ℓ+1} = z_ℓ + β(z_ℓ − z_{ℓ−1}) of [ReduNet eq. 28] (just z_ℓ when not accelerated)."
@@ -313,6 +314,7 @@ def check_input_dtype(net: nn.Module, Z: Tensor) -> None:
         raise TypeError(f"Z has dtype {Z.dtype} but this {type(net).__name__} holds {held} operators: "
                         f"pass Z.to({held}) or convert the network with net.to({Z.dtype})")
 
+# %% ../nbs/04_vector_redunet.ipynb #c023p1
 @method_of(ReduNet)
 def _forward(self: ReduNet,
              Z: Tensor,  # (m, n) features; projected onto the sphere first
@@ -332,6 +334,7 @@ def _forward(self: ReduNet,
             path.append(Z)
     return (Z, torch.stack(path)) if return_history else Z
 
+# %% ../nbs/04_vector_redunet.ipynb #c023p2
 def path_rates(path: Tensor,  # (L + 1, m, n) features at the input and after each layer (`ReduNet(Z, return_history=True)[1]`)
                membership: Tensor,  # labels (m,) or soft rows (m, k) used only to measure the rates
                eps_sq: float,  # ε²
@@ -342,6 +345,7 @@ def path_rates(path: Tensor,  # (L + 1, m, n) features at the input and after ea
     _, Pi, eps_sq = _prepare(path[0], membership, eps_sq, num_classes)
     return torch.stack([torch.stack(_rates(P, Pi, eps_sq)) for P in path])
 
+# %% ../nbs/04_vector_redunet.ipynb #c023p3
 @method_of(ReduNet)
 @torch.no_grad()
 def _rate_history(self: ReduNet,

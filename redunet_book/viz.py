@@ -34,6 +34,7 @@ def _figure(ax=None, figsize=(5, 3.2)):
         return fig, ax
     return ax.figure, ax
 
+# %% ../nbs/00b_viz.ipynb #c003p1
 def plot_rate_bars(values: Mapping[str, float], ax=None, title: Optional[str] = None) -> Figure:
     "Bar chart of named rates, e.g. `{'R': ..., 'Rc': ..., 'ΔR': ...}` (nats)."
     if not isinstance(values, Mapping):
@@ -155,6 +156,7 @@ def _draw_sphere(ax, n: int) -> None:
         ax.set_box_aspect((1, 1, 1))
         ax.set_facecolor((1, 1, 1, 0))      # transparent: a neighbouring 3-D panel does not hide this one's z label
 
+# %% ../nbs/00b_viz.ipynb #v101p1
 def plot_sphere_features(Z: Tensor,  # (m, n) features, n = 2 or 3
                          labels: Tensor,  # (m,) integer labels (or soft rows (m, k)), for colours
                          ax=None,  # axes to draw on (3-D axes for n = 3), else a new figure
@@ -349,6 +351,7 @@ def _tile(K: Tensor, pad: float) -> Tensor:
     out[:, :H, :, :W] = K.permute(0, 2, 1, 3)
     return out.reshape(a * (H + 1), b * (W + 1))[:-1, :-1]
 
+# %% ../nbs/00b_viz.ipynb #v131p1
 def plot_kernels(kernels: Tensor,  # (C, C, T) or (C, C, H, W): ē or one c̄ʲ from `spectral.SpectralReduLayer.kernels`
                  ax=None,  # axes to draw on, else a new figure
                  title: Optional[str] = None,
@@ -489,6 +492,7 @@ def _draw_analogy(ax, x0, top, kind: str) -> None:
     _node(ax, x_sum, y_sum, "+" if skip else "Σ", r=r)
     _line(ax, [(x_sum + r, y_sum), (x_out, y_sum)])
 
+# %% ../nbs/00b_viz.ipynb #a102p1
 def draw_redunet_layer(k: int = 3,  # classes k: one compression branch Cʲ each (k > 5 is drawn as 1, 2, 3, ⋮, k)
                        analogies: bool = True,  # also draw a ResNet block, a ResNeXt block and a mixture of experts below
                        ax=None,  # axes about 9 inches wide to draw on (its limits and aspect are set), else a new figure
@@ -580,6 +584,7 @@ def _example_features(z: Tensor) -> Tensor:
     out = z + 0.8 * torch.fft.ifft(torch.einsum("abp,bp->ap", torch.fft.fft(kappa), torch.fft.fft(z))).real
     return out / out.norm()
 
+# %% ../nbs/00b_viz.ipynb #a104p1
 def draw_spectral_pipeline(channels: int = 3,  # C, the channels of the example signal (1 to 4)
                            length: int = 8,  # T, its length (3 to 12)
                            shift: int = 2,  # the circular shift s of the input in the lower row (1 to T − 1)
@@ -677,6 +682,7 @@ def _panel(ax, x, y, w, h, title, color=_INK):
                                 ec=color, lw=1.0, zorder=0))
     return ax.text(x + 0.1, y + h - 0.17, title, fontsize=10, weight="bold", ha="left", va="center", color=color)
 
+# %% ../nbs/00b_viz.ipynb #a106p1
 def draw_vmcr2_structure(k: int = 3,  # classes in the picture of the dictionary (1 to 6)
                          atoms_per_class: int = 2,  # q/k atoms per class in that picture (1 to 4)
                          ax=None,  # axes about 9 inches wide to draw on (its limits and aspect are set), else a new figure

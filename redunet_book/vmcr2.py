@@ -29,6 +29,7 @@ def _check_square(M, name: str = "M") -> Tensor:
         raise ValueError(f"{name} must be symmetric")
     return M
 
+# %% ../nbs/08_vmcr2.ipynb #c005p1
 def psd_factor(M: Tensor,  # (..., d, d) symmetric positive semi-definite
               ) -> Tensor:  # (..., d, d) U⋆ with U⋆U⋆ᵀ = M, columns by decreasing σᵢ
     "The maximiser U⋆ = ŪS^{1/2} of Proposition 3.1 from M = ŪSŪᵀ (negative rounding eigenvalues clipped to 0)."
@@ -71,6 +72,7 @@ class VariationalTerms(NamedTuple):
     M: Tensor
     objective: Tensor
 
+# %% ../nbs/08_vmcr2.ipynb #c015p1
 def _check_params(Gamma, A, d: int, k: int) -> None:
     "Check Γ `(d, q)` and A `(q, k)` against the features' d and the number of classes k."
     for name, t in (("Gamma", Gamma), ("A", A)):
@@ -112,6 +114,7 @@ class Support(NamedTuple):
 SPARSE_MAX_FRACTION = 0.25  # the support path is taken when no class uses more than this fraction of the q atoms
 SPARSE_DEVICES = ("cpu",)  # … and on these devices (on a GPU its extra kernels and host synchronisations cost more than they save)
 
+# %% ../nbs/08_vmcr2.ipynb #c016p1
 def _support(A: Tensor,  # (q, k) spectra A ≥ 0
              max_fraction: Optional[float] = None,  # None is returned above this fraction of used atoms per class (default: SPARSE_MAX_FRACTION)
             ) -> Optional[Support]:
@@ -146,6 +149,7 @@ def _on_support(A: Tensor, sup: Support) -> Tensor:
     "The entries Aₗⱼ on each class's support, `(k, n)`, 0 on the padding."
     return A.mT.gather(1, sup.idx) * sup.mask
 
+# %% ../nbs/08_vmcr2.ipynb #c016p2
 class PenaltyParts(NamedTuple):
     "The A-independent pieces of [V-MCR² eq. 9] and the products they share with [V-MCR² eqs. 10–11]; with a support, only the atoms it uses."
     cov_sq: Tensor  # (k,) ‖ZΠⱼZᵀ‖²_F
@@ -158,6 +162,7 @@ class PenaltyParts(NamedTuple):
     Q_norm: Optional[Tensor]  # () ‖Q‖_F, or None without Q
     sup: Optional[Support]  # the support these parts were restricted to, or None
 
+# %% ../nbs/08_vmcr2.ipynb #c016p3
 def _class_gram_sq(X: Tensor) -> Tensor:
     "‖XⱼᵀXⱼ‖²_F = ‖ZΠⱼZᵀ‖²_F for class rows X `(k, s, d)`, from the smaller of XⱼXⱼᵀ and XⱼᵀXⱼ; `(k,)`."
     s, d = X.shape[-2:]
@@ -225,6 +230,7 @@ def _terms(Z, Pi, Gamma, A, eps_sq, mu, parts=None, QA=None, fac=None) -> Variat
     Rv, Rcv, M = _rv(Gamma, A, coef.alpha, fac), _rcv(A, coef.alphas, coef.gammas), _penalty(parts, A, QA)
     return VariationalTerms(Rv, Rcv, M, Rv - Rcv - mu / (2 * m) * M)
 
+# %% ../nbs/08_vmcr2.ipynb #c016p4
 def vmcr2_terms(Z: Tensor,  # (m, d) features, rows are samples
                 membership: Tensor,  # labels (m,) or soft rows (m, k)
                 Gamma: Tensor,  # (d, q) dictionary Γ
@@ -277,6 +283,7 @@ def _latch(Z: Tensor, Pi: Tensor, per_class: int) -> VariationalParams:
     A[rows, torch.arange(k, device=Z.device).repeat_interleave(per_class)] = lam.reshape(-1)
     return VariationalParams(Gamma, A)
 
+# %% ../nbs/08_vmcr2.ipynb #c022p1
 def latch(Z: Tensor,  # (m, d) features, rows are samples
           membership: Tensor,  # labels (m,) or soft rows (m, k)
           atoms_per_class: int,  # s = q/k atoms per class (at most d)
@@ -327,6 +334,7 @@ def _gradients(Z, Pi, Gamma, A, eps_sq, mu, parts=None, QA=None, fac=None) -> Va
     g_f_A = mu / m * (QA - parts.P) * parts.w                                 # [V-MCR² eq. 11]
     return VariationalParams(g_rv_G - g_f_G, g_rv_A - g_rcv_A - g_f_A)
 
+# %% ../nbs/08_vmcr2.ipynb #c026p1
 def vmcr2_gradients(Z: Tensor,  # (m, d) features, rows are samples
                     membership: Tensor,  # labels (m,) or soft rows (m, k)
                     Gamma: Tensor,  # (d, q) dictionary Γ
@@ -338,6 +346,7 @@ def vmcr2_gradients(Z: Tensor,  # (m, d) features, rows are samples
     "The gradients of the objective (7) in Γ and A in closed form (the penalty's by eqs. 10–11)."
     return _gradients(*_vprepare(Z, membership, Gamma, A, eps_sq, mu, num_classes))
 
+# %% ../nbs/08_vmcr2.ipynb #c026p2
 def _penalty_z(Z: Tensor, Pi: Tensor, Gamma: Tensor, A: Tensor, sup: Optional[Support] = None) -> Tensor:
     "The part of M [V-MCR² eq. 9] that depends on Z, Σⱼ (1/γⱼ)(‖ZΠⱼZᵀ‖² − 2Aⱼᵀpⱼ), with pₗⱼ only where Aₗⱼ > 0 when a support is given."
     if sup is None:
@@ -353,6 +362,7 @@ class Lipschitz(NamedTuple):
     Gamma: float
     A: float
 
+# %% ../nbs/08_vmcr2.ipynb #c030p1
 def _lipschitz(parts: PenaltyParts, A: Tensor, mu: float, m: int) -> Lipschitz:
     "L_Γ and L_A of [V-MCR² eqs. 17, 19] from the penalty parts, weights 1/γⱼ in place of k."
     a_inf = A.abs().amax(0)                                                   # (k,) ‖Aⱼ‖_∞
@@ -360,6 +370,7 @@ def _lipschitz(parts: PenaltyParts, A: Tensor, mu: float, m: int) -> Lipschitz:
     L_A = mu / m * parts.w.max() * parts.Q_norm
     return Lipschitz(float(L_G), float(L_A))
 
+# %% ../nbs/08_vmcr2.ipynb #c030p2
 def lipschitz_bounds(Z: Tensor,  # (m, d) features, rows are samples
                      membership: Tensor,  # labels (m,) or soft rows (m, k)
                      Gamma: Tensor,  # (d, q) dictionary Γ
@@ -386,6 +397,7 @@ def _prox_step(Z, Pi, params: VariationalParams, eps_sq, mu, nu_gamma, nu_A):
     Gamma = Gamma / torch.where(norms > 0, norms, torch.ones_like(norms))        # unit columns
     return VariationalParams(Gamma, A), terms, L
 
+# %% ../nbs/08_vmcr2.ipynb #c034p1
 def proximal_step(Z: Tensor,  # (m, d) features, rows are samples (constants here)
                   membership: Tensor,  # labels (m,) or soft rows (m, k)
                   Gamma: Tensor,  # (d, q) dictionary Γ

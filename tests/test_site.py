@@ -22,7 +22,9 @@ Chromium through Playwright (never `playwright install`: we use the system brows
   prose; at 390x844 (a phone) the page never scrolls sideways and the primary sidebar toggle opens the
   navigation;
 - the notebooks' sources set no font size under `MIN_FONT_PT` (`test_figure_font_sizes`): together
-  with `MIN_FIGURE_SCALE`, every figure's text is at least `MIN_TEXT_PX` px on the page.
+  with `MIN_FIGURE_SCALE`, every figure's text is at least `MIN_TEXT_PX` px on the page;
+- the notebooks' sources keep every private helper (a top-level `def _name` / `class _Name`) in a
+  collapsed code cell that defines no public name (`test_private_helpers_are_collapsed`).
 
 Pages are discovered from the build folder, so chapters added later are covered automatically.
 
@@ -33,6 +35,7 @@ unless `REDUNET_BOOK_REQUIRE_SITE=1` (set by `make test`), which turns a missing
 
 from __future__ import annotations
 
+import ast
 import functools
 import http.server
 import json
@@ -772,6 +775,46 @@ def test_figure_font_sizes(notebook):
         src = "".join(src) if isinstance(src, list) else src
         bad += [f"cell {i}: {found}" for found in small_font_sizes(src)]
     assert not bad, f"{notebook.name}: font sizes under {MIN_FONT_PT} pt (text under {MIN_TEXT_PX} px on the page): {bad}"
+
+
+# Private helpers are collapsed (issue 16): a code cell with a top-level private definition (`def _name`,
+# `async def _name`, `class _Name`) is collapsed - the `hide-input` tag, which Jupyter Book shows behind a
+# toggle, or a `#| code-fold` / `#| hide` directive (book_ext maps them to `hide-input` / `remove-cell`) -
+# and defines no public top-level name (a cell that mixes the two is split, the code kept in order).
+COLLAPSING_DIRECTIVE_RE = re.compile(r"^\s*#\s*\|\s*(?:hide|code-fold)(?:\s*:\s*(?:true|yes|1|on)?)?\s*$", re.M)
+
+
+def top_level_definitions(source: str) -> list[str]:
+    """The names of the functions and classes a code cell defines at top level (IPython `%`/`!` lines read as `pass`)."""
+    code = "\n".join(re.sub(r"^(\s*)[%!].*", r"\1pass", line) for line in source.split("\n"))
+    return [node.name for node in ast.parse(code).body
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
+
+
+def is_private_name(name: str) -> bool:
+    return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
+
+
+@pytest.mark.parametrize("notebook", [pytest.param(p, id=p.relative_to(ROOT).as_posix()) for p in NOTEBOOKS])
+def test_private_helpers_are_collapsed(notebook):
+    """Every code cell defining a private helper is collapsed and defines no public name (issue 16)."""
+    cells = json.loads(notebook.read_text(encoding="utf8"))["cells"]
+    bad = []
+    for i, cell in enumerate(cells):
+        if cell.get("cell_type") != "code":
+            continue
+        src = cell.get("source", "")
+        src = "".join(src) if isinstance(src, list) else src
+        names = top_level_definitions(src)
+        private = [n for n in names if is_private_name(n)]
+        if not private:
+            continue
+        where = f"cell {i} (id {cell.get('id')}) defining {', '.join(private)}"
+        if not ("hide-input" in cell.get("metadata", {}).get("tags", []) or COLLAPSING_DIRECTIVE_RE.search(src)):
+            bad.append(f"{where}: not collapsed (add the `hide-input` tag)")
+        if public := [n for n in names if not is_private_name(n)]:
+            bad.append(f"{where}: also defines the public {', '.join(public)} (split the cell)")
+    assert not bad, f"{notebook.name}: private helpers not in collapsed, private-only cells:\n  " + "\n  ".join(bad)
 
 
 @pytest.mark.parametrize(
