@@ -34,6 +34,30 @@ def _check_components(num_components, k: Optional[int], n: Optional[int]) -> lis
         raise ValueError(f"num_components must lie in [1, {'n' if n is None else f'n={n}'}], got {rs}")
     return rs
 
+# %% ../nbs/04a_nearest_subspace.ipynb #c005s
+def _right_singular(X: Tensor,  # (k, s, n) padded, centred classes
+                   ) -> tuple[Tensor, Tensor]:  # singular values (k, q) and right singular vectors Vh (k, q, n), q = min(s, n)
+    "The batched SVD of the classes; should LAPACK not converge (a class of repeated rows, say), again in float64, then from eigh of the smaller Gram side."
+    try:
+        _, S, Vh = torch.linalg.svd(X, full_matrices=False)
+        return S, Vh
+    except torch.linalg.LinAlgError:
+        pass
+    X64 = X.double()
+    try:
+        _, S, Vh = torch.linalg.svd(X64, full_matrices=False)
+    except torch.linalg.LinAlgError:
+        s, n = X.shape[-2:]
+        if n <= s:                                                   # XᵀX = V S² Vᵀ
+            w, V = torch.linalg.eigh(X64.mT @ X64)
+            S, Vh = w.flip(-1).clamp_min(0).sqrt(), V.flip(-1).mT
+        else:                                                        # XXᵀ = U S² Uᵀ, Vh = S⁻¹UᵀX (0 where S = 0)
+            w, U = torch.linalg.eigh(X64 @ X64.mT)
+            S, U = w.flip(-1).clamp_min(0).sqrt(), U.flip(-1)
+            tol = max(s, n) * torch.finfo(torch.float64).eps * S[..., :1]
+            Vh = torch.where((S > tol)[..., None], (U.mT @ X64) / S.clamp_min(1e-300)[..., None], 0.0)
+    return S.to(X.dtype), Vh.to(X.dtype)
+
 # %% ../nbs/04a_nearest_subspace.ipynb #c006
 class NearestSubspace:
     "The nearest (affine) subspace classifier of §5.1: class means μʲ and top-rⱼ principal bases Uʲ, batched over classes."
@@ -64,7 +88,7 @@ class NearestSubspace:
         j, i, pos, s = class_slots(Pi)
         X = Z.new_zeros(k, s, n)                                                                   # (k, s, n) padded
         X[j, pos] = Z[i] - means[j]
-        _, S, Vh = torch.linalg.svd(X, full_matrices=False)                                        # S (k, q), Vh (k, q, n)
+        S, Vh = _right_singular(X)                                                                 # S (k, q), Vh (k, q, n)
         tol = max(s, n) * torch.finfo(Z.dtype).eps * S[:, :1]
         ranks = torch.minimum(rs, (S > tol).sum(1))                                                # (k,) capped rⱼ
         r_max = int(rs.max())

@@ -140,3 +140,28 @@ def test_bad_input():
             nearest_subspace(**{**base, **over})
     with pytest.raises(RuntimeError, match="fit"):
         NearestSubspace(2).predict(Zte)
+
+
+@pytest.mark.parametrize("fail_times, n", [(1, 6), (2, 6), (2, 30)])
+def test_fit_survives_an_svd_that_does_not_converge(monkeypatch, fail_times, n):
+    "If LAPACK's SVD fails (degenerate classes), fit retries in float64 and then uses eigh: the same subspaces and predictions."
+    import redunet_book.classify as classify
+    g = torch.Generator().manual_seed(0)
+    Z = torch.randn(40, n, generator=g)
+    Z[:10] = Z[0]                                                            # class 0: one repeated row
+    y = torch.arange(4).repeat_interleave(10)
+    want = classify.NearestSubspace(3, center=True).fit(Z, y)
+    real_svd, calls = torch.linalg.svd, {"n": 0}
+    def flaky_svd(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] <= fail_times:
+            raise torch.linalg.LinAlgError("linalg.svd: the algorithm failed to converge (simulated)")
+        return real_svd(*args, **kwargs)
+    monkeypatch.setattr(torch.linalg, "svd", flaky_svd)
+    got = classify.NearestSubspace(3, center=True).fit(Z, y)
+    assert calls["n"] == min(fail_times + 1, 2)
+    assert torch.equal(got.ranks_, want.ranks_) and got.bases_.dtype == Z.dtype
+    proj = lambda B: B @ B.mT                                                # noqa: E731  (bases agree up to sign)
+    torch.testing.assert_close(proj(got.bases_), proj(want.bases_), atol=1e-4, rtol=0)
+    Zt = torch.randn(25, n, generator=g)
+    assert torch.equal(got.predict(Zt), want.predict(Zt))
