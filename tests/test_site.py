@@ -817,6 +817,92 @@ def test_private_helpers_are_collapsed(notebook):
     assert not bad, f"{notebook.name}: private helpers not in collapsed, private-only cells:\n  " + "\n  ".join(bad)
 
 
+# The literal code under the equation, the fast code one click away (issue 16, item 1). In the chapters
+# that derive the maths, a cell defining a `literal_*` function (the equation stated in torch) is in view;
+# every other exported cell - the package's fast, checked implementation - is collapsed: the `hide-input`
+# tag, collapsed in JupyterLab too (`jupyter.source_hidden`), and, when it defines public names, a toggle
+# that says "Implementation" (`mystnb.code_prompt_show`). The chapter's first literal definition comes
+# before its first implementation cell.
+MATH_CHAPTERS = ["01_coding_rate", "02_theorem_checks", "02a_compression_clustering", "03_gradient_operators",
+                 "04_vector_redunet", "04a_nearest_subspace", "05_circulant", "05a_lifting", "06_spectral_1d",
+                 "07_spectral_2d", "08_vmcr2"]
+EXPORT_RE = re.compile(r"^\s*#\s*\|\s*export\b", re.M)
+
+
+def cell_source(cell) -> str:
+    src = cell.get("source", "")
+    return "".join(src) if isinstance(src, list) else src
+
+
+def is_collapsed(cell) -> bool:
+    """The cell's input is behind a toggle in the book and collapsed in JupyterLab."""
+    md = cell.get("metadata", {})
+    return "hide-input" in md.get("tags", []) and md.get("jupyter", {}).get("source_hidden") is True
+
+
+@pytest.mark.parametrize("chapter", MATH_CHAPTERS)
+def test_literal_code_in_view_implementation_collapsed(chapter):
+    """Literal `literal_*` code in view, before the first collapsed "Implementation" cell; exported cells collapsed."""
+    cells = json.loads((ROOT / "nbs" / f"{chapter}.ipynb").read_text(encoding="utf8"))["cells"]
+    bad, first_literal, first_impl = [], None, None
+    for i, cell in enumerate(cells):
+        if cell.get("cell_type") != "code":
+            continue
+        src = cell_source(cell)
+        names = top_level_definitions(src)
+        literal = [n for n in names if n.startswith("literal_")]
+        where = f"cell {i} (id {cell.get('id')})"
+        if literal:
+            if "hide-input" in cell.get("metadata", {}).get("tags", []):
+                bad.append(f"{where} defines {', '.join(literal)}: the literal code is collapsed")
+            first_literal = i if first_literal is None else first_literal
+            continue
+        if not EXPORT_RE.search(src):
+            continue
+        if not is_collapsed(cell):
+            bad.append(f"{where}: an exported cell in view (tag `hide-input`, jupyter.source_hidden)")
+        public = [n for n in names if not is_private_name(n)]
+        if public:
+            first_impl = i if first_impl is None else first_impl
+            prompt = cell.get("metadata", {}).get("mystnb", {}).get("code_prompt_show", "")
+            if not prompt.startswith("Implementation"):
+                bad.append(f"{where} defines {', '.join(public)}: its toggle does not say 'Implementation' ({prompt!r})")
+    if first_literal is None:
+        bad.append("no literal code (a visible cell defining a `literal_*` function)")
+    elif first_impl is not None and first_literal > first_impl:
+        bad.append(f"the first literal code (cell {first_literal}) comes after the first implementation (cell {first_impl})")
+    assert not bad, f"{chapter}:\n  " + "\n  ".join(bad)
+
+
+# Engineering at the chapter's end (issue 16, item 2): sections on bad input, speed and cost, the support
+# path, the Lipschitz bounds or the FFT method sit under the chapter's last "## Under the hood" section
+# (before "The functions of this chapter" and the Summary), and its code cells are collapsed.
+ENGINEERING_RE = re.compile(r"^#{2,3}\s.*\b(bad input|speed|cost|support path|lipschitz|fft method)", re.I | re.M)
+UNDER_THE_HOOD = "## Under the hood"
+CHAPTER_NOTEBOOKS = [p for p in NOTEBOOKS if p.parent.name == "nbs" and p.stem not in ("index",)]
+
+
+@pytest.mark.parametrize("notebook", [pytest.param(p, id=p.relative_to(ROOT).as_posix()) for p in CHAPTER_NOTEBOOKS])
+def test_engineering_under_the_hood(notebook):
+    """Engineering headings sit under "## Under the hood", whose code cells are collapsed."""
+    cells = json.loads(notebook.read_text(encoding="utf8"))["cells"]
+    heads = [(i, line) for i, c in enumerate(cells) if c.get("cell_type") == "markdown"
+             for line in cell_source(c).split("\n") if re.match(r"#{1,3}\s", line)]
+    hood = [i for i, line in heads if line.strip() == UNDER_THE_HOOD]
+    eng = [(i, line) for i, line in heads if ENGINEERING_RE.match(line)]
+    bad = []
+    if eng and not hood:
+        bad.append(f"engineering sections but no '{UNDER_THE_HOOD}': {[line for _, line in eng]}")
+    if hood:
+        start = hood[-1]
+        end = next((i for i, line in heads if i > start and re.match(r"##\s", line)), len(cells))
+        bad += [f"cell {i}: {line!r} before '{UNDER_THE_HOOD}'" for i, line in eng if i < start]
+        bad += [f"cell {i}: {line!r} after the section ends" for i, line in eng if i >= end]
+        bad += [f"cell {i} (id {cells[i].get('id')}): code under the hood in view"
+                for i in range(start, end) if cells[i].get("cell_type") == "code" and not is_collapsed(cells[i])]
+    assert not bad, f"{notebook.name}:\n  " + "\n  ".join(bad)
+
+
 @pytest.mark.parametrize(
     "page_path",
     [pytest.param(p, marks=pytest.mark.xfail(reason=FIGURE_CAPTION_KNOWN[p], strict=False))
