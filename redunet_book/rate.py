@@ -15,9 +15,17 @@ from .core import check_bool, check_eps_sq, check_features, check_tensor, member
 from .gram import Factor, apply_rows, check_alpha, factor, factor_matrix, logdet, traced_logdet
 
 # %% auto #0
-__all__ = ['logdet_scaled_gram', 'coding_rate', 'coding_length', 'class_slots', 'class_samples', 'RateCoefficients',
-           'class_grams', 'rate_coefficients', 'class_coding_rate', 'Rates', 'row_gradients', 'rate_terms',
-           'rate_reduction', 'literal_coding_rate', 'literal_class_coding_rate']
+__all__ = ['literal_coding_rate', 'logdet_scaled_gram', 'coding_rate', 'coding_length', 'literal_class_coding_rate',
+           'class_slots', 'class_samples', 'RateCoefficients', 'class_grams', 'rate_coefficients', 'class_coding_rate',
+           'Rates', 'row_gradients', 'rate_terms', 'rate_reduction']
+
+# %% ../nbs/01_coding_rate.ipynb #c029
+def literal_coding_rate(Z: Tensor, eps_sq: float) -> Tensor:
+    "Eq. (7) verbatim, for checks: ½ slogdet(Iₙ + n/(mε²) ZZ*) with the paper's Z = `Z.T`."
+    Zp = Z.T                                                     # paper convention, n x m
+    n, m = Zp.shape
+    return 0.5 * torch.linalg.slogdet(torch.eye(n, dtype=Z.dtype) + n / (m * eps_sq) * Zp @ Zp.T)[1]
+
 
 # %% ../nbs/01_coding_rate.ipynb #c009
 def logdet_scaled_gram(X: Tensor,  # (..., s, n) a batch of s rows in Rⁿ
@@ -46,6 +54,20 @@ def coding_length(Z: Tensor,  # (m, n) features, rows are samples
     Z, bits = check_features(Z), check_bool(bits, "bits")
     L = (Z.shape[0] + Z.shape[1]) * coding_rate(Z, eps_sq)
     return L / math.log(2) if bits else L
+
+# %% ../nbs/01_coding_rate.ipynb #c029b
+def literal_class_coding_rate(Z: Tensor, Pi: Tensor, eps_sq: float) -> Tensor:
+    "Eq. (8) verbatim, for checks: dense diagonal Πʲ `(m, m)` for every column of Π `(m, k)`."
+    Zp = Z.T
+    n, m = Zp.shape
+    total = Z.new_zeros(())
+    for j in range(Pi.shape[1]):
+        Pj = torch.diag(Pi[:, j])
+        tr = torch.trace(Pj)
+        if tr > 0:
+            M = torch.eye(n, dtype=Z.dtype) + n / (tr * eps_sq) * Zp @ Pj @ Zp.T
+            total = total + tr / (2 * m) * torch.linalg.slogdet(M)[1]
+    return total
 
 # %% ../nbs/01_coding_rate.ipynb #c015
 def class_slots(Pi: Tensor) -> tuple[Tensor, Tensor, Tensor, int]:
@@ -214,23 +236,3 @@ def rate_reduction(Z: Tensor,  # (m, n) features, rows are samples
                   ) -> Tensor:  # scalar, nats
     "The rate reduction ΔR(Z, Π, ε) = R(Z, ε) − Rc(Z, ε | Π) of [ReduNet eqs. 9, 12]."
     return rate_terms(Z, membership, eps_sq, num_classes).delta
-
-# %% ../nbs/01_coding_rate.ipynb #c029
-def literal_coding_rate(Z: Tensor, eps_sq: float) -> Tensor:
-    "Eq. (7) verbatim, for checks: ½ slogdet(Iₙ + n/(mε²) ZZ*) with the paper's Z = `Z.T`."
-    Zp = Z.T                                                     # paper convention, n x m
-    n, m = Zp.shape
-    return 0.5 * torch.linalg.slogdet(torch.eye(n, dtype=Z.dtype) + n / (m * eps_sq) * Zp @ Zp.T)[1]
-
-def literal_class_coding_rate(Z: Tensor, Pi: Tensor, eps_sq: float) -> Tensor:
-    "Eq. (8) verbatim, for checks: dense diagonal Πʲ `(m, m)` for every column of Π `(m, k)`."
-    Zp = Z.T
-    n, m = Zp.shape
-    total = Z.new_zeros(())
-    for j in range(Pi.shape[1]):
-        Pj = torch.diag(Pi[:, j])
-        tr = torch.trace(Pj)
-        if tr > 0:
-            M = torch.eye(n, dtype=Z.dtype) + n / (tr * eps_sq) * Zp @ Pj @ Zp.T
-            total = total + tr / (2 * m) * torch.linalg.slogdet(M)[1]
-    return total
