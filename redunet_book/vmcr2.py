@@ -15,8 +15,8 @@ from .gram import Factor, factor_matrix, logdet, solve
 from .rate import _coefficients, _prepare, _rates, class_samples
 
 # %% auto #0
-__all__ = ['SPARSE_MAX_FRACTION', 'SPARSE_DEVICES', 'psd_factor', 'variational_value', 'random_factor', 'VariationalParams',
-           'VariationalTerms', 'Support', 'PenaltyParts', 'vmcr2_terms', 'literal_vmcr2_terms', 'latch',
+__all__ = ['SPARSE_MAX_FRACTION', 'SPARSE_DEVICES', 'psd_factor', 'variational_value', 'random_factor', 'literal_vmcr2_terms',
+           'VariationalParams', 'VariationalTerms', 'Support', 'PenaltyParts', 'vmcr2_terms', 'latch',
            'vmcr2_gradients', 'Lipschitz', 'lipschitz_bounds', 'proximal_step', 'VariationalMCR2']
 
 # %% ../nbs/08_vmcr2.ipynb #c005
@@ -58,6 +58,24 @@ def random_factor(M: Tensor,  # (d, d) symmetric positive semi-definite
     p = check_int(num_columns, "num_columns", low=d)
     Q = torch.linalg.qr(torch.randn(p, d, generator=generator, dtype=torch.float64)).Q.mT     # (d, p)
     return U @ Q.to(U)
+
+# %% ../nbs/08_vmcr2.ipynb #c018
+def literal_vmcr2_terms(Z: Tensor, Pi: Tensor, Gamma: Tensor, A: Tensor, eps_sq: float, mu: float) -> VariationalTerms:
+    "Eq. (7) verbatim, for checks: paper convention Z = `Z.T` `(d, m)`, dense Diag(Πⱼ) `(m, m)`, a loop over the classes."
+    Zp = Z.T
+    d, m = Zp.shape
+    eye = torch.eye(d, dtype=Z.dtype, device=Z.device)
+    alpha = d / (m * eps_sq)
+    Rv = 0.5 * torch.linalg.slogdet(eye + alpha * sum(Gamma @ torch.diag(A[:, j]) @ Gamma.T for j in range(A.shape[1])))[1]
+    Rcv, M = Z.new_zeros(()), Z.new_zeros(())
+    for j in range(Pi.shape[1]):
+        n_j = Pi[:, j].sum()
+        if n_j > 0:
+            gamma_j, alpha_j = n_j / m, d / (n_j * eps_sq)
+            Rcv = Rcv + gamma_j / 2 * torch.log(1 + alpha_j * A[:, j]).sum()
+            R = Zp @ torch.diag(Pi[:, j]) @ Zp.T - Gamma @ torch.diag(A[:, j]) @ Gamma.T
+            M = M + torch.linalg.matrix_norm(R) ** 2 / gamma_j
+    return VariationalTerms(Rv, Rcv, M, Rv - Rcv - mu / (2 * m) * M)
 
 # %% ../nbs/08_vmcr2.ipynb #c015
 class VariationalParams(NamedTuple):
@@ -241,24 +259,6 @@ def vmcr2_terms(Z: Tensor,  # (m, d) features, rows are samples
                ) -> VariationalTerms:
     "The V-MCR² objective of [V-MCR² eq. 7]: Rᵛ(Γ, A), Rᶜᵥ(A), M(Z, Γ, A) and Rᵛ − Rᶜᵥ − μ/(2m)·M."
     return _terms(*_vprepare(Z, membership, Gamma, A, eps_sq, mu, num_classes))
-
-# %% ../nbs/08_vmcr2.ipynb #c018
-def literal_vmcr2_terms(Z: Tensor, Pi: Tensor, Gamma: Tensor, A: Tensor, eps_sq: float, mu: float) -> VariationalTerms:
-    "Eq. (7) verbatim, for checks: paper convention Z = `Z.T` `(d, m)`, dense Diag(Πⱼ) `(m, m)`, a loop over the classes."
-    Zp = Z.T
-    d, m = Zp.shape
-    eye = torch.eye(d, dtype=Z.dtype, device=Z.device)
-    alpha = d / (m * eps_sq)
-    Rv = 0.5 * torch.linalg.slogdet(eye + alpha * sum(Gamma @ torch.diag(A[:, j]) @ Gamma.T for j in range(A.shape[1])))[1]
-    Rcv, M = Z.new_zeros(()), Z.new_zeros(())
-    for j in range(Pi.shape[1]):
-        n_j = Pi[:, j].sum()
-        if n_j > 0:
-            gamma_j, alpha_j = n_j / m, d / (n_j * eps_sq)
-            Rcv = Rcv + gamma_j / 2 * torch.log(1 + alpha_j * A[:, j]).sum()
-            R = Zp @ torch.diag(Pi[:, j]) @ Zp.T - Gamma @ torch.diag(A[:, j]) @ Gamma.T
-            M = M + torch.linalg.matrix_norm(R) ** 2 / gamma_j
-    return VariationalTerms(Rv, Rcv, M, Rv - Rcv - mu / (2 * m) * M)
 
 # %% ../nbs/08_vmcr2.ipynb #c022
 def _class_eigh(X: Tensor, per_class: int) -> tuple[Tensor, Tensor]:
