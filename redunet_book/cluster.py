@@ -15,8 +15,8 @@ from .core import check_bool, check_eps_sq, check_features, check_labels, check_
 from .rate import class_samples, logdet_scaled_gram
 
 # %% auto #0
-__all__ = ['segment_coding_lengths', 'membership_length', 'segmentation_length', 'canonical_labels', 'MergeHistory',
-           'Segmentation', 'merge_segments', 'literal_merge_segments']
+__all__ = ['segment_coding_lengths', 'membership_length', 'segmentation_length', 'literal_merge_segments', 'canonical_labels',
+           'MergeHistory', 'Segmentation', 'merge_segments']
 
 # %% ../nbs/02a_compression_clustering.ipynb #c005
 def _segment_factors(X: Tensor,  # (m, n) data, rows are samples
@@ -106,6 +106,40 @@ def segmentation_length(X: Tensor,  # (m, n) data, rows are samples
     total = (_factor_lengths(counts, F, mu, eps_sq, affine).sum() + membership_length(counts)).to(X.dtype)
     return total / math.log(2) if bits else total
 
+# %% ../nbs/02a_compression_clustering.ipynb #c033
+def literal_merge_segments(X: Tensor,  # (m, n) data, rows are samples (keep m small)
+                           eps_sq: float,  # ε², the squared distortion
+                           affine: bool = False,  # code each segment's mean too (L̂ instead of L)
+                           init: Optional[Tensor] = None,  # (m,) initial labels; default: one sample per segment
+                          ) -> Segmentation:
+    "The slides' greedy algorithm verbatim, for checks: each step evaluates Lᶜ of every candidate partition from scratch."
+    X = check_features(X, name="X")
+    eps_sq = check_eps_sq(eps_sq)
+    affine = check_bool(affine, "affine")
+    labels = _initial_segments(X, init)
+    k0 = int(labels.max()) + 1
+    def total(lab):
+        return segmentation_length(X, lab, eps_sq, num_classes=k0, affine=affine)
+    current = total(labels)
+    lengths, pairs, gains = [current], [], []
+    while True:
+        segments = labels.unique().tolist()
+        best = None
+        for i, a in enumerate(segments):
+            for b in segments[i + 1:]:
+                candidate = torch.where(labels == b, a, labels)
+                change = total(candidate) - current
+                if best is None or change < best[0]:
+                    best = (change, a, b, candidate)
+        if best is None or not bool(best[0] < 0):
+            break
+        change, a, b, labels = best
+        current = total(labels)
+        pairs.append((a, b))
+        gains.append(change)
+        lengths.append(current)
+    return Segmentation(canonical_labels(labels), _history(k0, lengths, pairs, gains, X))
+
 # %% ../nbs/02a_compression_clustering.ipynb #c017
 def canonical_labels(labels: Tensor,  # (m,) integer labels >= 0
                     ) -> Tensor:  # (m,) int64 labels 0..k-1
@@ -145,6 +179,17 @@ def _history(k0: int, lengths: list, pairs: list, gains: list, like: Tensor) -> 
                         length=torch.stack(lengths).to(like.dtype),
                         pairs=torch.tensor(pairs, dtype=torch.int64).reshape(-1, 2),
                         gains=torch.stack(gains).to(like.dtype) if gains else like.new_zeros(0))
+
+# %% ../nbs/02a_compression_clustering.ipynb #c029
+def _initial_segments(X: Tensor, init) -> Tensor:
+    "Initial labels `(m,)` numbered 0..k₀-1: one sample per segment by default, else `init` relabelled."
+    m = X.shape[0]
+    if init is None:
+        return torch.arange(m, device=X.device)
+    init = _canonical(check_labels(init, "init"))
+    if init.shape[0] != m:
+        raise ValueError(f"init has {init.shape[0]} labels but X has {m} samples")
+    return init.to(X.device)
 
 # %% ../nbs/02a_compression_clustering.ipynb #c022
 _BATCH_ELEMENTS = 1 << 24        # cap on the numbers in one padded batch of merged factors
@@ -221,17 +266,6 @@ def _refresh_minima(D: Tensor, best: Tensor, best_col: Tensor, a: int, b: int, o
         s = others[stale]
         best[s], best_col[s] = _row_minima(D[s])
 
-# %% ../nbs/02a_compression_clustering.ipynb #c029
-def _initial_segments(X: Tensor, init) -> Tensor:
-    "Initial labels `(m,)` numbered 0..k₀-1: one sample per segment by default, else `init` relabelled."
-    m = X.shape[0]
-    if init is None:
-        return torch.arange(m, device=X.device)
-    init = _canonical(check_labels(init, "init"))
-    if init.shape[0] != m:
-        raise ValueError(f"init has {init.shape[0]} labels but X has {m} samples")
-    return init.to(X.device)
-
 # %% ../nbs/02a_compression_clustering.ipynb #c029p1
 def merge_segments(X: Tensor,  # (m, n) data, rows are samples
                    eps_sq: float,  # ε², the squared distortion
@@ -271,37 +305,3 @@ def merge_segments(X: Tensor,  # (m, n) data, rows are samples
         D[a, others] = D[others, a] = segs.gains(torch.full_like(others, a), others)   # one batched call
         _refresh_minima(D, best, best_col, a, b, others)
     return Segmentation(_canonical(owner[labels0]), _history(k0, lengths, pairs, gains, like))
-
-# %% ../nbs/02a_compression_clustering.ipynb #c033
-def literal_merge_segments(X: Tensor,  # (m, n) data, rows are samples (keep m small)
-                           eps_sq: float,  # ε², the squared distortion
-                           affine: bool = False,  # code each segment's mean too (L̂ instead of L)
-                           init: Optional[Tensor] = None,  # (m,) initial labels; default: one sample per segment
-                          ) -> Segmentation:
-    "The slides' greedy algorithm verbatim, for checks: each step evaluates Lᶜ of every candidate partition from scratch."
-    X = check_features(X, name="X")
-    eps_sq = check_eps_sq(eps_sq)
-    affine = check_bool(affine, "affine")
-    labels = _initial_segments(X, init)
-    k0 = int(labels.max()) + 1
-    def total(lab):
-        return segmentation_length(X, lab, eps_sq, num_classes=k0, affine=affine)
-    current = total(labels)
-    lengths, pairs, gains = [current], [], []
-    while True:
-        segments = labels.unique().tolist()
-        best = None
-        for i, a in enumerate(segments):
-            for b in segments[i + 1:]:
-                candidate = torch.where(labels == b, a, labels)
-                change = total(candidate) - current
-                if best is None or change < best[0]:
-                    best = (change, a, b, candidate)
-        if best is None or not bool(best[0] < 0):
-            break
-        change, a, b, labels = best
-        current = total(labels)
-        pairs.append((a, b))
-        gains.append(change)
-        lengths.append(current)
-    return Segmentation(canonical_labels(labels), _history(k0, lengths, pairs, gains, X))
