@@ -15,10 +15,18 @@ from .gram import check_alpha, factor, operator
 from .rate import RateCoefficients, _coefficients, _prepare, class_samples, class_slots, rate_coefficients, rate_reduction, row_gradients, _rates  # noqa: F401 (re-exported)
 
 # %% auto #0
-__all__ = ['inverse_scaled_gram', 'expansion_operator', 'literal_expansion_operator', 'compression_operators', 'Operators',
-           'gradient_operators', 'literal_compression_operators', 'GradientTerms', 'gradient_terms',
-           'rate_reduction_gradient', 'literal_rate_reduction_gradient', 'gradient_ascent_step', 'Ascent',
+__all__ = ['literal_expansion_operator', 'inverse_scaled_gram', 'expansion_operator', 'literal_compression_operators',
+           'compression_operators', 'Operators', 'gradient_operators', 'literal_rate_reduction_gradient',
+           'GradientTerms', 'gradient_terms', 'rate_reduction_gradient', 'gradient_ascent_step', 'Ascent',
            'gradient_ascent']
+
+# %% ../nbs/03_gradient_operators.ipynb #c014
+def literal_expansion_operator(Z: Tensor, eps_sq: float) -> Tensor:
+    "Eq. (14) verbatim, for checks: α·inv(Iₙ + αZZ*) with the paper's Z = `Z.T` `(n, m)`."
+    Zp = Z.T                                                     # paper convention, n x m
+    n, m = Zp.shape
+    alpha = n / (m * eps_sq)
+    return alpha * torch.linalg.inv(torch.eye(n, dtype=Z.dtype, device=Z.device) + alpha * Zp @ Zp.T)
 
 # %% ../nbs/03_gradient_operators.ipynb #c008
 def inverse_scaled_gram(X: Tensor,  # (..., s, n) a batch of s sample rows in Rⁿ
@@ -38,13 +46,22 @@ def expansion_operator(Z: Tensor,  # (m, n) features, rows are samples
     m, n = Z.shape
     return inverse_scaled_gram(Z, check_alpha(n / (m * eps_sq), Z.dtype))
 
-# %% ../nbs/03_gradient_operators.ipynb #c014
-def literal_expansion_operator(Z: Tensor, eps_sq: float) -> Tensor:
-    "Eq. (14) verbatim, for checks: α·inv(Iₙ + αZZ*) with the paper's Z = `Z.T` `(n, m)`."
+# %% ../nbs/03_gradient_operators.ipynb #c019
+def literal_compression_operators(Z: Tensor, Pi: Tensor, eps_sq: float) -> Tensor:
+    "Eq. (15) verbatim, for checks: a loop over the columns of Π `(m, k)` with dense Πʲ `(m, m)` and `inv`; 0 if empty."
     Zp = Z.T                                                     # paper convention, n x m
     n, m = Zp.shape
-    alpha = n / (m * eps_sq)
-    return alpha * torch.linalg.inv(torch.eye(n, dtype=Z.dtype, device=Z.device) + alpha * Zp @ Zp.T)
+    eye = torch.eye(n, dtype=Z.dtype, device=Z.device)
+    ops = []
+    for j in range(Pi.shape[1]):
+        Pj = torch.diag(Pi[:, j])
+        tr = torch.trace(Pj)
+        if tr > 0:
+            alpha_j = n / (tr * eps_sq)
+            ops.append(alpha_j * torch.linalg.inv(eye + alpha_j * Zp @ Pj @ Zp.T))
+        else:
+            ops.append(torch.zeros_like(eye))
+    return torch.stack(ops)
 
 # %% ../nbs/03_gradient_operators.ipynb #c017
 def _compression(Z: Tensor, Pi: Tensor, alphas: Tensor) -> Tensor:
@@ -84,22 +101,18 @@ def _layer_operators(Z: Tensor,  # (m, n) features, already checked
     coef = _coefficients(Pi, Z.shape[1], eps_sq)
     return Operators(inverse_scaled_gram(Z, coef.alpha), _compression(Z, Pi, coef.alphas), coef.gammas)
 
-# %% ../nbs/03_gradient_operators.ipynb #c019
-def literal_compression_operators(Z: Tensor, Pi: Tensor, eps_sq: float) -> Tensor:
-    "Eq. (15) verbatim, for checks: a loop over the columns of Π `(m, k)` with dense Πʲ `(m, m)` and `inv`; 0 if empty."
+# %% ../nbs/03_gradient_operators.ipynb #c025
+def literal_rate_reduction_gradient(Z: Tensor, Pi: Tensor, eps_sq: float) -> Tensor:
+    "Eq. (16) verbatim, for checks: EZ − Σⱼ γⱼCʲZΠʲ with the paper's Z = `Z.T` `(n, m)`; returned as `(m, n)`."
     Zp = Z.T                                                     # paper convention, n x m
-    n, m = Zp.shape
-    eye = torch.eye(n, dtype=Z.dtype, device=Z.device)
-    ops = []
+    m = Zp.shape[1]
+    E = literal_expansion_operator(Z, eps_sq)
+    C = literal_compression_operators(Z, Pi, eps_sq)
+    grad = E @ Zp
     for j in range(Pi.shape[1]):
         Pj = torch.diag(Pi[:, j])
-        tr = torch.trace(Pj)
-        if tr > 0:
-            alpha_j = n / (tr * eps_sq)
-            ops.append(alpha_j * torch.linalg.inv(eye + alpha_j * Zp @ Pj @ Zp.T))
-        else:
-            ops.append(torch.zeros_like(eye))
-    return torch.stack(ops)
+        grad = grad - torch.trace(Pj) / m * C[j] @ Zp @ Pj
+    return grad.T
 
 # %% ../nbs/03_gradient_operators.ipynb #c023
 class GradientTerms(NamedTuple):
@@ -130,19 +143,6 @@ def rate_reduction_gradient(Z: Tensor,  # (m, n) features, rows are samples
     "The gradient ∂ΔR/∂Z = EZ − Σⱼ γⱼCʲZΠʲ of [ReduNet eq. 16] in closed form, batch first `(m, n)`."
     t = gradient_terms(Z, membership, eps_sq, num_classes)
     return t.expansion - t.compression
-
-# %% ../nbs/03_gradient_operators.ipynb #c025
-def literal_rate_reduction_gradient(Z: Tensor, Pi: Tensor, eps_sq: float) -> Tensor:
-    "Eq. (16) verbatim, for checks: EZ − Σⱼ γⱼCʲZΠʲ with the paper's Z = `Z.T` `(n, m)`; returned as `(m, n)`."
-    Zp = Z.T                                                     # paper convention, n x m
-    m = Zp.shape[1]
-    E = literal_expansion_operator(Z, eps_sq)
-    C = literal_compression_operators(Z, Pi, eps_sq)
-    grad = E @ Zp
-    for j in range(Pi.shape[1]):
-        Pj = torch.diag(Pi[:, j])
-        grad = grad - torch.trace(Pj) / m * C[j] @ Zp @ Pj
-    return grad.T
 
 # %% ../nbs/03_gradient_operators.ipynb #c046
 def _ascent_step(Z: Tensor, Pi: Tensor, eps_sq: float, eta: float) -> Tensor:
