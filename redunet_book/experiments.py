@@ -13,16 +13,18 @@ import torch
 
 from .classify import NearestSubspace, accuracy
 from .core import (FLOAT_DTYPES, by_scale, check_choice, check_dtype, check_eps_sq, check_features, check_int,
-                               check_labels, check_positive, get_scale, normalize, resolve_device)
+                               check_labels, check_positive, get_scale, make_generator, normalize, resolve_device)
 from .data import DATA_SPLITS, MNIST_CLASSES, MNISTSets, mnist_sets
+from .data import subspace_samples
 from .gaussians import BOOK_LAYERS, MIXTURES, PAPER_LAYERS, GaussianConfig, gaussian_record, run_gaussian_mixture
+from .micl import classify_by_compression
 from .vector import ReduNet
 
 # %% auto #0
 __all__ = ['FIELD_CHOICES', 'RENAMED_FIELDS', 'EXPERIMENTS', 'TABLE18_PAPER', 'fits_annotation', 'annotation_name',
            'ExperimentConfig', 'Experiment', 'register_experiment', 'get_experiment', 'run_experiment', 'MNISTConfig',
            'Table18Config', 'mnist_vectors', 'nearest_subspace_accuracy', 'table18_cell', 'linear_svm', 'run_table18',
-           'GaussianFiguresConfig', 'run_gaussian_figures']
+           'GaussianFiguresConfig', 'run_gaussian_figures', 'MICLConfig', 'subspace_rows', 'compare_on', 'run_micl']
 
 # %% ../nbs/10_experiments.ipynb #c005
 FIELD_CHOICES = {"split": DATA_SPLITS}
@@ -356,3 +358,127 @@ def run_gaussian_figures(config: GaussianFiguresConfig, device=None) -> dict:
         out[mixture] = dict(gaussian_record(run, config.curve_points, config.keep_per_class),
                             seconds=round(time.perf_counter() - start, 3))
     return dict(mixtures=out)
+
+# %% ../nbs/10_experiments.ipynb #c008n
+@dataclass
+class MICLConfig(Table18Config):
+    "Classification by compression [Wright et al. 2007; the slides]: MICL and min δRᶜ against nearest subspace, on subspaces and MNIST."
+    eps_sq_grid: tuple = (0.5,)  # ε² of the ReduNet (the first value is used: the middle of Table 18's grid)
+    eta_grid: tuple = (0.1,)  # η of the ReduNet (the first value is used: Table 18's smallest, so that ηα < 1 at book scale)
+    compression_eps_sq_grid: tuple = (0.05, 0.1, 0.2, 0.5, 1.0, 2.0)  # ε² of MICL and δRᶜ, chosen on validation
+    num_components_grid: tuple = (5, 10, 20)  # r of nearest subspace, chosen on validation
+    validation_per_class: int = 5  # training images per class held out to choose ε² and r (never the test set)
+    subspace_dims: tuple = (3, 3, 3)  # subspaces set-up: one subspace per class, these dimensions
+    subspace_ambient: int = 30  # n of the subspaces set-up
+    subspace_noise: float = 0.3  # std of the noise added before normalising
+    subspace_train_per_class: tuple = (2, 4, 8, 16, 64)  # training samples per class, one row each
+    subspace_test_per_class: int = 200  # test samples per class
+    subspace_draws: int = 3  # draws averaged per row
+    subspace_eps_sq: float = 0.5  # ε² of the compression rules on the subspaces (fixed, not tuned)
+
+    def __post_init__(self):
+        "The checks of `Table18Config`; then the grids and the set-up's sizes (ValueError / TypeError naming the field)."
+        super().__post_init__()
+        name = type(self).__name__
+        for e in self.compression_eps_sq_grid:
+            check_positive(e, f"{name}.compression_eps_sq_grid")
+        for r in self.num_components_grid:
+            check_int(r, f"{name}.num_components_grid")
+        for field in ("compression_eps_sq_grid", "num_components_grid", "subspace_dims", "subspace_train_per_class",
+                      "eps_sq_grid", "eta_grid"):
+            if not getattr(self, field):
+                raise ValueError(f"{name}.{field} must not be empty")
+        for d in self.subspace_dims:
+            check_int(d, f"{name}.subspace_dims")
+        for m in self.subspace_train_per_class:
+            check_int(m, f"{name}.subspace_train_per_class")
+        check_int(self.validation_per_class, f"{name}.validation_per_class")
+        if self.validation_per_class >= self.train_per_class:
+            raise ValueError(f"{name}.validation_per_class must be smaller than train_per_class ({self.train_per_class}), "
+                             f"got {self.validation_per_class}")
+        check_int(self.subspace_ambient, f"{name}.subspace_ambient"), check_int(self.subspace_draws, f"{name}.subspace_draws")
+        check_int(self.subspace_test_per_class, f"{name}.subspace_test_per_class")
+        check_positive(self.subspace_eps_sq, f"{name}.subspace_eps_sq")
+        if self.subspace_noise < 0:
+            raise ValueError(f"{name}.subspace_noise must be >= 0, got {self.subspace_noise}")
+
+    @classmethod
+    def paper(cls) -> "MICLConfig":
+        "Table 18's data (500 training images per class, every other image to test) and ReduNet depth (L = 100); 10 draws."
+        return cls(train_per_class=500, test_per_class=None, num_layers=100, validation_per_class=50, subspace_draws=10,
+                   split="auto")
+
+# %% ../nbs/10_experiments.ipynb #c008o1
+def _rules(eps_sq: float, r: int, center: bool) -> dict:
+    "The three classifiers, as fit-and-predict functions of (train_Z, train_y, test_Z)."
+    return {"micl": lambda Z, y, X: classify_by_compression(Z, y, X, eps_sq, "micl"),
+            "rate": lambda Z, y, X: classify_by_compression(Z, y, X, eps_sq, "rate"),
+            "nearest_subspace": lambda Z, y, X: NearestSubspace(r, center=center).fit(Z, y).predict(X)}
+
+def _validation_split(y: torch.Tensor, per_class: int) -> torch.Tensor:
+    "A boolean mask (m,): the first `per_class` samples of each class (the draw is already random)."
+    mask = torch.zeros(len(y), dtype=torch.bool, device=y.device)
+    for j in y.unique():
+        mask[(y == j).nonzero()[:per_class, 0]] = True
+    return mask
+
+# %% ../nbs/10_experiments.ipynb #c008o
+def subspace_rows(config: MICLConfig) -> list:
+    "The subspaces set-up: mean test accuracy of MICL, δRᶜ and nearest subspace (true rⱼ) per training size, over draws."
+    rows = []
+    for m_train in config.subspace_train_per_class:
+        acc = {"micl": [], "rate": [], "nearest_subspace": []}
+        for draw in range(config.subspace_draws):
+            g = make_generator(config.seed + draw)
+            Z, y = subspace_samples(list(config.subspace_dims), config.subspace_ambient,
+                                    m_train + config.subspace_test_per_class, orthogonal=False,
+                                    noise=config.subspace_noise, generator=g)
+            first = torch.zeros(len(y), dtype=torch.bool)
+            for j in range(len(config.subspace_dims)):
+                first[(y == j).nonzero()[:m_train, 0]] = True
+            r = [min(d, m_train) for d in config.subspace_dims]
+            for rule, f in _rules(config.subspace_eps_sq, r, False).items():
+                acc[rule].append(accuracy(f(Z[first], y[first], Z[~first]), y[~first]))
+        rows.append(dict(train_per_class=m_train, draws=config.subspace_draws,
+                         **{rule: sum(v) / len(v) for rule, v in acc.items()},
+                         **{f"{rule}_range": [min(v), max(v)] for rule, v in acc.items()}))
+    return rows
+
+def compare_on(Z_fit, y_fit, Z_val, y_val, Z_test, y_test, config: MICLConfig) -> dict:
+    "Choose ε² (MICL, δRᶜ) and r (nearest subspace) on the validation set, then the test accuracy with the choice; the grids' test accuracies too."
+    out = {}
+    for rule in ("micl", "rate", "nearest_subspace"):
+        grid = config.num_components_grid if rule == "nearest_subspace" else config.compression_eps_sq_grid
+        val, test = [], []
+        for value in grid:
+            f = (_rules(1.0, min(int(value), len(y_fit)), config.center)[rule] if rule == "nearest_subspace"
+                 else _rules(float(value), 1, config.center)[rule])
+            val.append(accuracy(f(Z_fit, y_fit, Z_val), y_val))
+            test.append(accuracy(f(Z_fit, y_fit, Z_test), y_test))
+        best = max(range(len(grid)), key=lambda i: (val[i], -i))        # the first of the best on validation
+        out[rule] = dict(chosen=grid[best], validation_acc=val[best], test_acc=test[best],
+                         grid=list(grid), grid_validation_acc=val, grid_test_acc=test)
+    return out
+
+@register_experiment("micl", MICLConfig, "Classification by compression: MICL and min δRᶜ against nearest subspace",
+                     "Wright et al. (NIPS 2007), MICL; Ma, lecture slides (2025): 'Classification via compression: min δRᶜ(x, π)'")
+def run_micl(config: MICLConfig, device=None) -> dict:
+    "The subspaces rows, then MNIST: the three rules on raw pixels and on ReduNet features, hyper-parameters chosen on validation."
+    _check_config(config, MICLConfig)
+    subspaces = subspace_rows(config)
+    d = mnist_vectors(config, device)
+    val = _validation_split(d["y_train"], config.validation_per_class)
+    X_fit, y_fit, X_val, y_val = d["X_train"][~val], d["y_train"][~val], d["X_train"][val], d["y_train"][val]
+    start = time.perf_counter()
+    raw = compare_on(X_fit, y_fit, X_val, y_val, d["X_test"], d["y_test"], config)
+    raw_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    net = ReduNet(config.num_layers, eta=float(config.eta_grid[0]), eps_sq=float(config.eps_sq_grid[0]),
+                  lam=config.lam).fit(X_fit, y_fit, num_classes=config.num_classes)
+    with torch.no_grad():
+        F_fit, F_val, F_test = net.train_features_, net(X_val), net(d["X_test"])
+    features = compare_on(F_fit, y_fit, F_val, y_val, F_test, d["y_test"], config)
+    return dict(data=d["description"], n_train=len(d["y_train"]), n_fit=len(y_fit), n_validation=len(y_val), n_test=len(d["y_test"]),
+                subspaces=subspaces, raw=raw, redunet=dict(layers=len(net.layers), eps_sq=float(config.eps_sq_grid[0]),
+                                                          eta=float(config.eta_grid[0]), **features),
+                seconds=dict(raw=round(raw_seconds, 3), redunet=round(time.perf_counter() - start, 3)))

@@ -310,7 +310,7 @@ def test_every_mnist_experiment_derives_from_the_one_base():
     "One configuration base for the MNIST experiments: the data fields have one name, one type and one default place."
     mnist = {name for name, e in EXPERIMENTS.items() if issubclass(e.config_class, MNISTConfig)}
     assert mnist == {"table18", "rotation", "translation", "equivariance", "table2", "vmcr2-mnist", "slides-rotation01",
-                     "slides-translation"}
+                     "slides-translation", "micl"}
     for name in mnist:
         for scale in ("book", "paper"):
             cfg = EXPERIMENTS[name].config_class.preset(scale)
@@ -341,7 +341,7 @@ def test_records_with_old_field_names_read_back():
         Table18Config.from_record({"layers": 3})
 
 
-@pytest.mark.parametrize("name", ["table18", "table18-paper-seed1", "table2", "rotation", "translation", "equivariance"])
+@pytest.mark.parametrize("name", ["table18", "table18-paper-seed1", "table2", "rotation", "translation", "equivariance", "micl"])
 def test_committed_records_read_back_into_their_configuration(name):
     path = REPO / "results" / f"{name}.json"
     if not path.exists():
@@ -366,6 +366,8 @@ TINY_MNIST = {
                               stride=4, plain_layers=1, checkpoints=(0,)),
     "slides-translation": dict(train_per_class=2, test_per_class=1, channels_grid=(4,), kernel_size=3, num_layers=1, stride=14,
                                plain_layers=1, checkpoints=(0,)),
+    "micl": dict(train_per_class=3, test_per_class=2, num_layers=1, validation_per_class=1, compression_eps_sq_grid=(0.5,),
+                 num_components_grid=(1, 2), subspace_train_per_class=(2,), subspace_draws=1, subspace_test_per_class=4),
 }
 
 
@@ -389,6 +391,10 @@ def test_no_experiment_assumes_ten_classes(tmp_path, name):
         assert all(r[m]["evaluation"]["components"] == 16 // 3 and len(r[m]["gram"]) == 6 for m in ("ce", "mcr2", "vmcr2"))
     if name in ("rotation", "translation"):
         assert r["rows"][0]["train_acc"] == 1.0 and r["rows"][0]["cos_pairs"] > 0
+    if name == "micl":
+        assert r["n_fit"] + r["n_validation"] == r["n_train"] and r["n_validation"] == 3
+        assert all(r[part][rule]["chosen"] in r[part][rule]["grid"] for part in ("raw", "redunet")
+                   for rule in ("micl", "rate", "nearest_subspace"))
 
 
 def test_table2_head_and_invariance_network_have_k_outputs(tmp_path):
