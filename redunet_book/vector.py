@@ -18,8 +18,8 @@ from .rate import _prepare, _rates, class_slots
 
 # %% auto #0
 __all__ = ['NONLINEARITIES', 'TRAIN_UPDATES', 'class_responses', 'soft_membership', 'softmax_residual', 'relu_residual',
-           'membership_residual', 'ReduLayer', 'LayerwiseNet', 'ReduNet', 'check_input_dtype', 'path_rates',
-           'layers_to_reach']
+           'membership_residual', 'ReduLayer', 'ResidualBranches', 'LayerwiseNet', 'ReduNet', 'check_input_dtype',
+           'path_rates', 'layers_to_reach']
 
 # %% ../nbs/04_vector_redunet.ipynb #c005
 def class_responses(Z: Tensor,  # (m, n) features, rows are samples
@@ -134,6 +134,43 @@ class ReduLayer(nn.Module):
 
     def extra_repr(self) -> str:
         return f"n={self.E.shape[0]}, k={self.C.shape[0]}, eta={self.eta}, lam={self.lam}, nonlinearity={self.nonlinearity!r}"
+
+# %% ../nbs/04_vector_redunet.ipynb #c016resi
+class ResidualBranches(nn.Module):
+    "One ReduNet layer as a residual block [ReduNet §3.4, Fig. 6]: skip + η(branch E − Σⱼ γⱼ π̂ʲ · branch Cʲ), projected onto the sphere."
+    def __init__(self, n: int, k: int, eta: float, lam: float, dtype: torch.dtype = torch.float32, device=None):
+        super().__init__()
+        self.eta, self.lam = check_positive(eta, "eta"), check_positive(lam, "lam")
+        kw = dict(bias=False, dtype=check_dtype(dtype), device=device)
+        self.expand = nn.Linear(n, n, **kw)                                           # branch 0: E
+        self.compress = nn.ModuleList(nn.Linear(n, n, **kw) for _ in range(k))        # branches 1..k: Cʲ
+        self.register_buffer("gammas", torch.zeros(k, dtype=dtype, device=device))    # (k,) γⱼ, the gate's weights
+
+    @classmethod
+    def from_layer(cls, layer: ReduLayer) -> "ResidualBranches":
+        "The residual block that computes `layer` (a softmax ReduLayer): its E and Cʲ as the branches' weights."
+        if not isinstance(layer, ReduLayer):
+            raise TypeError(f"layer must be a ReduLayer, got {type(layer).__name__}")
+        if layer.nonlinearity != "softmax":
+            raise ValueError(f"layer must use the softmax estimate of eq. 23 (a gate), got nonlinearity={layer.nonlinearity!r}")
+        k, n = layer.C.shape[:2]
+        block = cls(n, k, layer.eta, layer.lam, layer.E.dtype, layer.E.device)
+        with torch.no_grad():
+            block.expand.weight.copy_(layer.E.mT)                                     # nn.Linear computes z Wᵀ
+            for branch, C in zip(block.compress, layer.C):
+                branch.weight.copy_(C.mT)
+            block.gammas.copy_(layer.gammas)
+        return block
+
+    def branches(self, Z: Tensor) -> Tensor:
+        "The k compression branches' outputs Cʲz, `(m, k, n)` for a batch `(m, n)`."
+        return torch.stack([branch(Z) for branch in self.compress], 1)
+
+    def forward(self, Z: Tensor) -> Tensor:
+        "z + η(Ez − Σⱼ γⱼ π̂ʲ(z) Cʲz), projected onto the sphere, for a batch `(m, n)`."
+        out = self.branches(Z)                                                        # (m, k, n)
+        gate = soft_membership(out, self.lam, self.gammas > 0) * self.gammas          # (m, k) γⱼ π̂ʲ(z)
+        return normalize(Z + self.eta * (self.expand(Z) - (gate[..., None] * out).sum(1)))
 
 # %% ../nbs/04_vector_redunet.ipynb #c018
 TRAIN_UPDATES = ("labels", "estimated")

@@ -398,3 +398,33 @@ def test_construct_and_map_checks_its_inputs():
         net.construct_and_map(X, y, [X], at=2)
     with pytest.raises(ValueError, match="inputs"):
         net.construct_and_map(X, y, [torch.full((2, 4), float("nan"), dtype=torch.float64)])
+
+
+# ReduNet §3.4: one layer as a residual block with k + 1 parallel linear branches and a softmax gate.
+def test_residual_branches_compute_the_layer(dtype):
+    from redunet_book.vector import ResidualBranches
+    X, y = subspace_samples([1, 2, 1], 6, 12, orthogonal=False, noise=0.2, generator=make_generator(11), dtype=dtype)
+    net = ReduNet(3, eta=0.5, eps_sq=0.2, lam=30.0).fit(X, y)
+    Xn = subspace_samples([1, 2, 1], 6, 5, orthogonal=False, noise=0.2, generator=make_generator(12), dtype=dtype)[0]
+    tol = dict(rtol=0, atol=1e-12) if dtype == torch.float64 else dict(rtol=1e-5, atol=1e-6)
+    Z = Xn
+    for layer in net.layers:
+        block = ResidualBranches.from_layer(layer)
+        assert block.expand.weight.dtype == dtype and len(block.compress) == 3
+        torch.testing.assert_close(block(Z), layer(Z), **tol)
+        Z = layer(Z)
+    # a state_dict round trip keeps the map; the branches are parameters
+    again = ResidualBranches(6, 3, 0.5, 30.0, dtype=dtype)
+    again.load_state_dict(block.state_dict())
+    torch.testing.assert_close(again(Xn), block(Xn))
+    assert {name for name, _ in block.named_parameters()} == {"expand.weight", *(f"compress.{j}.weight" for j in range(3))}
+
+
+def test_residual_branches_bad_input():
+    from redunet_book.vector import ReduLayer, ResidualBranches
+    with pytest.raises(TypeError, match="layer must be a ReduLayer"):
+        ResidualBranches.from_layer(torch.nn.Linear(2, 2))
+    with pytest.raises(ValueError, match="softmax"):
+        ResidualBranches.from_layer(ReduLayer(3, 2, 0.5, 10.0, nonlinearity="relu"))
+    with pytest.raises(ValueError, match="eta"):
+        ResidualBranches(3, 2, 0.0, 10.0)
