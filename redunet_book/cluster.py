@@ -16,7 +16,7 @@ from .rate import class_samples, logdet_scaled_gram
 
 # %% auto #0
 __all__ = ['segment_coding_lengths', 'membership_length', 'segmentation_length', 'literal_merge_segments', 'canonical_labels',
-           'MergeHistory', 'Segmentation', 'merge_segments']
+           'MergeHistory', 'Segmentation', 'merge_segments', 'matched_accuracy']
 
 # %% ../nbs/02a_compression_clustering.ipynb #c005
 def _segment_factors(X: Tensor,  # (m, n) data, rows are samples
@@ -305,3 +305,15 @@ def merge_segments(X: Tensor,  # (m, n) data, rows are samples
         D[a, others] = D[others, a] = segs.gains(torch.full_like(others, a), others)   # one batched call
         _refresh_minima(D, best, best_col, a, b, others)
     return Segmentation(_canonical(owner[labels0]), _history(k0, lengths, pairs, gains, like))
+
+# %% ../nbs/02a_compression_clustering.ipynb #c035ma
+def matched_accuracy(pred: Tensor,  # (m,) found segment (or cluster) of each sample, integers >= 0
+                     labels: Tensor,  # (m,) true class of each sample, integers >= 0
+                    ) -> float:
+    "Fraction of samples whose found segment is matched to their true class by the best one-to-one matching (Hungarian)."
+    from scipy.optimize import linear_sum_assignment          # scikit-learn's dependency
+    check_labels(pred, "pred"), check_labels(labels, "labels", m=len(pred))
+    C = torch.zeros(int(pred.max()) + 1, int(labels.max()) + 1, dtype=torch.float64)
+    C.index_put_((pred.cpu(), labels.cpu()), torch.ones(len(pred), dtype=torch.float64), accumulate=True)
+    rows, cols = linear_sum_assignment(-C.numpy())
+    return float(C[rows, cols].sum()) / len(pred)

@@ -15,16 +15,19 @@ from .classify import NearestSubspace, accuracy
 from .core import (FLOAT_DTYPES, by_scale, check_choice, check_dtype, check_eps_sq, check_features, check_int,
                                check_labels, check_positive, get_scale, make_generator, normalize, resolve_device)
 from .data import DATA_SPLITS, MNIST_CLASSES, MNISTSets, mnist_sets
+from .cluster import matched_accuracy, merge_segments
 from .data import subspace_samples
 from .gaussians import BOOK_LAYERS, MIXTURES, PAPER_LAYERS, GaussianConfig, gaussian_record, run_gaussian_mixture
+from .joint import joint_ascent
 from .micl import classify_by_compression
 from .vector import ReduNet
 
 # %% auto #0
-__all__ = ['FIELD_CHOICES', 'RENAMED_FIELDS', 'EXPERIMENTS', 'TABLE18_PAPER', 'fits_annotation', 'annotation_name',
-           'ExperimentConfig', 'Experiment', 'register_experiment', 'get_experiment', 'run_experiment', 'MNISTConfig',
-           'Table18Config', 'mnist_vectors', 'nearest_subspace_accuracy', 'table18_cell', 'linear_svm', 'run_table18',
-           'GaussianFiguresConfig', 'run_gaussian_figures', 'MICLConfig', 'subspace_rows', 'compare_on', 'run_micl']
+__all__ = ['FIELD_CHOICES', 'RENAMED_FIELDS', 'EXPERIMENTS', 'TABLE18_PAPER', 'JOINT_SETUPS', 'fits_annotation',
+           'annotation_name', 'ExperimentConfig', 'Experiment', 'register_experiment', 'get_experiment',
+           'run_experiment', 'MNISTConfig', 'Table18Config', 'mnist_vectors', 'nearest_subspace_accuracy',
+           'table18_cell', 'linear_svm', 'run_table18', 'GaussianFiguresConfig', 'run_gaussian_figures', 'MICLConfig',
+           'subspace_rows', 'compare_on', 'run_micl', 'JointDynamicsConfig', 'joint_setting', 'run_joint_dynamics']
 
 # %% ../nbs/10_experiments.ipynb #c005
 FIELD_CHOICES = {"split": DATA_SPLITS}
@@ -482,3 +485,72 @@ def run_micl(config: MICLConfig, device=None) -> dict:
                 subspaces=subspaces, raw=raw, redunet=dict(layers=len(net.layers), eps_sq=float(config.eps_sq_grid[0]),
                                                           eta=float(config.eta_grid[0]), **features),
                 seconds=dict(raw=round(raw_seconds, 3), redunet=round(time.perf_counter() - start, 3)))
+
+# %% ../nbs/10_experiments.ipynb #c008r
+JOINT_SETUPS = {"planes": ((2, 2, 2), 10), "lines": ((1, 1, 1), 3)}   # subspace dimensions, ambient n
+
+@dataclass
+class JointDynamicsConfig(ExperimentConfig):
+    "The joint dynamics of [ReduNet eq. 54] from random logits, Π alone, and greedy merging, on unions of subspaces."
+    setups: str = "planes,lines"  # comma-separated keys of JOINT_SETUPS
+    samples_per_class: int = 40  # unit samples per subspace
+    noise: float = 0.05  # std of the noise added before normalising
+    eps_sq_grid: tuple = (0.01, 0.03, 0.1, 0.3)  # ε² of all three methods
+    steps: int = 400  # Euler steps of the flows
+    eta_scale: float = 5.0  # η = eta_scale · ε²
+    gamma_scale: float = 50.0  # γ = gamma_scale · ε²
+    draws: int = 4  # data draws (and initial logits) per setting
+    seed: int = 0  # first seed of the draws
+
+    def __post_init__(self):
+        "The checks of `ExperimentConfig`; then the set-ups, sizes and steps (ValueError / TypeError naming the field)."
+        super().__post_init__()
+        name = type(self).__name__
+        for key in self.setups.split(","):
+            check_choice(key.strip(), f"{name}.setups", JOINT_SETUPS)
+        if not self.eps_sq_grid:
+            raise ValueError(f"{name}.eps_sq_grid must not be empty")
+        for e in self.eps_sq_grid:
+            check_positive(e, f"{name}.eps_sq_grid")
+        for key in ("samples_per_class", "steps", "draws"):
+            check_int(getattr(self, key), f"{name}.{key}")
+        check_int(self.seed, f"{name}.seed", low=0)
+        for key in ("eta_scale", "gamma_scale"):
+            check_positive(getattr(self, key), f"{name}.{key}")
+        if self.noise < 0:
+            raise ValueError(f"{name}.noise must be >= 0, got {self.noise}")
+
+    @classmethod
+    def paper(cls) -> "JointDynamicsConfig":
+        "Twenty draws and 1000 steps per setting (the paper gives no experiment: the scale of chapter 02b's claims)."
+        return cls(draws=20, steps=1000)
+
+def joint_setting(config: JointDynamicsConfig, setup: str, eps_sq: float) -> dict:
+    "One (set-up, ε²) cell: matched accuracy of the joint flow, the flow in Π alone and greedy merging over the draws."
+    dims, n = JOINT_SETUPS[check_choice(setup, "setup", JOINT_SETUPS)]
+    acc = {"joint": [], "membership_only": [], "greedy": []}
+    segments, delta_r = [], {"joint": [], "membership_only": []}
+    for draw in range(config.draws):
+        seed = config.seed + draw
+        X, y = subspace_samples(list(dims), n, config.samples_per_class, orthogonal=False, noise=config.noise,
+                                generator=make_generator(1000 + seed))
+        for key, move in (("joint", True), ("membership_only", False)):
+            run = joint_ascent(X, len(dims), eps_sq, config.steps, eta=config.eta_scale * eps_sq,
+                               gamma=config.gamma_scale * eps_sq, move_features=move, generator=make_generator(seed))
+            acc[key].append(matched_accuracy(run.Pi.argmax(1), y))
+            delta_r[key].append(float(run.delta_r[-1]))
+        seg = merge_segments(X, eps_sq)
+        acc["greedy"].append(matched_accuracy(seg.labels, y))
+        segments.append(int(seg.labels.max()) + 1)
+    return dict(setup=setup, eps_sq=eps_sq, **{k: sum(v) / len(v) for k, v in acc.items()},
+                **{f"{k}_draws": v for k, v in acc.items()}, greedy_segments=segments,
+                **{f"delta_r_{k}": v for k, v in delta_r.items()})
+
+@register_experiment("joint-dynamics", JointDynamicsConfig,
+                     "Joint dynamics of features and memberships (eq. 54) against greedy compression clustering",
+                     "ReduNet (JMLR 2022), §6, eq. (54); Ma, lecture slides (2025): 'Joint Dynamics', an open problem")
+def run_joint_dynamics(config: JointDynamicsConfig, device=None) -> dict:
+    "Every (set-up, ε²) cell of `joint_setting` (CPU: the problems are small)."
+    _check_config(config, JointDynamicsConfig)
+    rows = [joint_setting(config, key.strip(), float(e)) for key in config.setups.split(",") for e in config.eps_sq_grid]
+    return dict(rows=rows, draws=config.draws, steps=config.steps)
