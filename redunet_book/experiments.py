@@ -428,6 +428,7 @@ def _validation_split(y: torch.Tensor, per_class: int) -> torch.Tensor:
 # %% ../nbs/10_experiments.ipynb #c008o
 def subspace_rows(config: MICLConfig) -> list:
     "The subspaces set-up: mean test accuracy of MICL, δRᶜ and nearest subspace (true rⱼ) per training size, over draws."
+    _check_config(config, MICLConfig)
     rows = []
     for m_train in config.subspace_train_per_class:
         acc = {"micl": [], "rate": [], "nearest_subspace": []}
@@ -449,6 +450,7 @@ def subspace_rows(config: MICLConfig) -> list:
 
 def compare_on(Z_fit, y_fit, Z_val, y_val, Z_test, y_test, config: MICLConfig) -> dict:
     "Choose ε² (MICL, δRᶜ) and r (nearest subspace) on the validation set, then the test accuracy with the choice; the grids' test accuracies too."
+    _check_config(config, MICLConfig)
     out = {}
     for rule in ("micl", "rate", "nearest_subspace"):
         grid = config.num_components_grid if rule == "nearest_subspace" else config.compression_eps_sq_grid
@@ -527,7 +529,9 @@ class JointDynamicsConfig(ExperimentConfig):
 
 def joint_setting(config: JointDynamicsConfig, setup: str, eps_sq: float) -> dict:
     "One (set-up, ε²) cell: matched accuracy of the joint flow, the flow in Π alone and greedy merging over the draws."
+    _check_config(config, JointDynamicsConfig)
     dims, n = JOINT_SETUPS[check_choice(setup, "setup", JOINT_SETUPS)]
+    eps_sq = check_eps_sq(eps_sq)
     acc = {"joint": [], "membership_only": [], "greedy": []}
     segments, delta_r = [], {"joint": [], "membership_only": []}
     for draw in range(config.draws):

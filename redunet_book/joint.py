@@ -11,6 +11,7 @@ import torch
 from torch import Tensor
 
 from .core import _normalize, check_bool, check_eps_sq, check_features, check_int, check_positive, check_tensor
+from .gram import factor_matrix, logdet, whiten
 from .rate import class_grams, rate_reduction
 
 # %% auto #0
@@ -36,14 +37,11 @@ def _membership_gradient(Z: Tensor, Pi: Tensor, eps_sq: float) -> Tensor:
     m, n = Z.shape
     counts = Pi.sum(0)                                                                   # (k,) mⱼ
     a = torch.where(counts > 0, n / (counts.clamp_min(torch.finfo(Z.dtype).tiny) * eps_sq), 0)   # (k,) aⱼ; 0: Aⱼ = I
-    A = torch.eye(n, dtype=Z.dtype, device=Z.device) + a[:, None, None] * class_grams(Z, Pi)   # (k, n, n)
-    L = torch.linalg.cholesky(A)
-    logdet = 2 * L.diagonal(dim1=-2, dim2=-1).log().sum(-1)                              # (k,)
-    W = torch.linalg.solve_triangular(L, Z.mT.expand(len(L), n, m), upper=False)          # (k, n, m): L⁻¹zᵢ
-    quad = W.square().sum(1).mT                                                          # (m, k) zᵢᵀAⱼ⁻¹zᵢ
-    trace_inv = torch.linalg.solve_triangular(L, torch.eye(n, dtype=Z.dtype, device=Z.device).expand_as(L),
-                                              upper=False).square().sum((1, 2))          # (k,) tr Aⱼ⁻¹ = ‖L⁻¹‖²_F
-    return (logdet - n + trace_inv + n / eps_sq * quad) / (2 * m)
+    f = factor_matrix(class_grams(Z, Pi), a)                                             # Aⱼ = I + aⱼ Σᵢ πᵢⱼ zᵢzᵢᵀ
+    quad = whiten(f, Z.mT.expand(len(a), n, m)).square().sum(1).mT                       # (m, k) zᵢᵀAⱼ⁻¹zᵢ
+    eye = torch.eye(n, dtype=Z.dtype, device=Z.device).expand(len(a), n, n)
+    trace_inv = whiten(f, eye).square().sum((1, 2))                                      # (k,) tr Aⱼ⁻¹ = ‖S‖²_F, SᵀS = Aⱼ⁻¹
+    return (logdet(f) - n + trace_inv + n / eps_sq * quad) / (2 * m)
 
 # %% ../nbs/02b_joint_dynamics.ipynb #c012
 class JointTrajectory(NamedTuple):
@@ -110,8 +108,7 @@ def _class_rate(Z: Tensor, Pi: Tensor, eps_sq: float) -> Tensor:
     m, n = Z.shape
     counts = Pi.sum(0)
     a = torch.where(counts > 0, n / (counts.clamp_min(torch.finfo(Z.dtype).tiny) * eps_sq), 0)
-    A = torch.eye(n, dtype=Z.dtype, device=Z.device) + a[:, None, None] * class_grams(Z, Pi)
-    return (counts / (2 * m) * torch.linalg.cholesky(A).diagonal(dim1=-2, dim2=-1).log().sum(-1) * 2).sum()
+    return (counts / (2 * m) * logdet(factor_matrix(class_grams(Z, Pi), a))).sum()
 
 def _joint_step(Z: Tensor, theta: Tensor, Pi: Tensor, grad_Z: Optional[Tensor], eps_sq: float, eta: float, gamma: float):
     "One Euler step of eq. (54) at (Z, Π = softmax(θ)), both gradients taken at the current point."

@@ -12,10 +12,11 @@ from torch import Tensor
 
 from .core import (check_choice, check_eps_sq, check_features, check_int, check_labels, membership_matrix,
                                method_of)
+from .gram import factor_matrix, logdet, whiten
 from .rate import class_samples
 
 # %% auto #0
-__all__ = ['CRITERIA', 'CompressionClassifier', 'increments', 'predict', 'classify_by_compression']
+__all__ = ['CRITERIA', 'CompressionClassifier', 'classify_by_compression']
 
 # %% ../nbs/04b_compression_classifier.ipynb #c011
 CRITERIA = ("micl", "rate")   # Wright et al.'s incremental coding length δL; the slides' increase δRᶜ of the rate of the parts
@@ -37,12 +38,12 @@ class CompressionClassifier:
             labels: Tensor,  # (m,) integer labels in [0, k)
             num_classes: Optional[int] = None,  # k (default: max label + 1); a class without samples is never chosen
            ) -> CompressionClassifier:
-        "Store each class's size mⱼ, mean μⱼ, the Cholesky factor of Aⱼ and the two log-dets the increments need (float64)."
+        "Store each class's size mⱼ, mean μⱼ, the factor of Aⱼ (chapter 00c's kernel) and the two log-dets the increments need (float64)."
         Z = check_features(Z, "train_Z")
         check_labels(labels, "train_labels", m=Z.shape[0])
         Z = Z.to(torch.float64)
         Pi = membership_matrix(labels, Z.shape[0], num_classes, dtype=Z.dtype, device=Z.device)   # (m, k)
-        self.counts_, self.means_, self.chol_, self.logdet0_, self.logdet1_ = _class_factors(
+        self.counts_, self.means_, self.factor_, self.logdet0_, self.logdet1_ = _class_factors(
             Z, Pi, self.eps_sq, self.criterion == "micl")
         return self
 
@@ -50,27 +51,21 @@ class CompressionClassifier:
 def _class_factors(Z: Tensor,  # (m, n) float64 training rows
                    Pi: Tensor,  # (m, k) hard membership
                    eps_sq: float, affine: bool):
-    "mⱼ (k,), μⱼ (k, n), chol(Aⱼ) (k, n, n), log det(I + n/(mⱼε²)Sⱼ) and log det Aⱼ (k,), Aⱼ = I + n/((mⱼ+1)ε²)Sⱼ."
+    "mⱼ (k,), μⱼ (k, n), the factor of Aⱼ = I + n/((mⱼ+1)ε²)Sⱼ (`gram.Factor`), log det(I + n/(mⱼε²)Sⱼ) and log det Aⱼ (k,)."
     n = Z.shape[1]
     counts = Pi.sum(0)                                                                   # (k,)
     mu = (Pi.mT @ Z) / counts.clamp_min(1)[:, None] if affine else Z.new_zeros(Pi.shape[1], n)
     F = class_samples(Z, Pi)                                                             # (k, s, n) padded rows
     S = F.mT @ F - counts[:, None, None] * mu[:, :, None] * mu[:, None, :]               # (k, n, n) scatter Sⱼ
-    eye = torch.eye(n, dtype=Z.dtype, device=Z.device)
-    L0 = torch.linalg.cholesky(eye + (n / (counts.clamp_min(1) * eps_sq))[:, None, None] * S)
-    L1 = torch.linalg.cholesky(eye + (n / ((counts + 1) * eps_sq))[:, None, None] * S)
-    return counts, mu, L1, _logdet_from_cholesky(L0), _logdet_from_cholesky(L1)
+    f1 = factor_matrix(S, n / ((counts + 1) * eps_sq))                                    # Aⱼ = I + n/((mⱼ+1)ε²) Sⱼ
+    return counts, mu, f1, logdet(factor_matrix(S, n / (counts.clamp_min(1) * eps_sq))), logdet(f1)
 
-def _logdet_from_cholesky(L: Tensor) -> Tensor:
-    "log det(LLᵀ) = 2 Σ log Lᵢᵢ, batched."
-    return 2 * L.diagonal(dim1=-2, dim2=-1).log().sum(-1)
-
-def _increments(self: CompressionClassifier, X: Tensor) -> Tensor:
+def _batch_increments(self: CompressionClassifier, X: Tensor) -> Tensor:
     "(t, k) code increments of the float64 rows X (t, n), unchecked; +inf for classes without training samples."
     m_j, mu, n, eps_sq = self.counts_, self.means_, X.shape[1], self.eps_sq
     m = m_j.sum()
     U = X[None] - mu[:, None]                                                            # (k, t, n) u = x − μⱼ
-    q = torch.linalg.solve_triangular(self.chol_, U.mT, upper=False).square().sum(1).mT # (t, k) uᵀAⱼ⁻¹u
+    q = whiten(self.factor_, U.mT).square().sum(1).mT                                    # (t, k) uᵀAⱼ⁻¹u
     c1 = n / ((m_j + 1) * eps_sq)
     if self.criterion == "micl":
         logdet_new = self.logdet1_ + torch.log1p(c1 * m_j / (m_j + 1) * q)
@@ -84,9 +79,9 @@ def _increments(self: CompressionClassifier, X: Tensor) -> Tensor:
              + (m_j * self.logdet0_).sum() * (1 / (2 * (m + 1)) - 1 / (2 * m)))
     return d.masked_fill(m_j == 0, float("inf"))
 
-# %% ../nbs/04b_compression_classifier.ipynb #c013
+# %% ../nbs/04b_compression_classifier.ipynb #c013m
 @method_of(CompressionClassifier)
-def increments(self: CompressionClassifier,
+def _increments(self: CompressionClassifier,
                Z: Tensor,  # (t, n) features to classify
               ) -> Tensor:  # (t, k) float64 nats (MICL) or nats per sample (rate); +inf for empty classes
     "δL(x, j) [Wright et al. 2007] or δRᶜ(x, j) [slides] for every row x of Z and every class j, in chunks."
@@ -98,15 +93,16 @@ def increments(self: CompressionClassifier,
     Z = Z.to(dtype=torch.float64, device=self.means_.device)
     if Z.shape[0] == 0:
         return Z.new_zeros(0, len(self.counts_))
-    return torch.cat([_increments(self, Z[i:i + self.chunk]) for i in range(0, Z.shape[0], self.chunk)])
+    return torch.cat([_batch_increments(self, Z[i:i + self.chunk]) for i in range(0, Z.shape[0], self.chunk)])
 
 @method_of(CompressionClassifier)
-def predict(self: CompressionClassifier,
+def _predict(self: CompressionClassifier,
             Z: Tensor,  # (t, n) features to classify
            ) -> Tensor:  # (t,) int64 labels
     "The class argminⱼ of the increments (ties: the smallest j)."
     return self.increments(Z).argmin(1)
 
+# %% ../nbs/04b_compression_classifier.ipynb #c013
 def classify_by_compression(train_Z: Tensor,  # (m, n) training features
                             train_labels: Tensor,  # (m,) integer labels
                             test_Z: Tensor,  # (t, n) features to classify

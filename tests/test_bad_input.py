@@ -22,7 +22,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-MODULES = ["core", "fetch", "data", "viz", "rate", "gram", "theory", "cluster", "operators", "vector", "classify",
+MODULES = ["core", "fetch", "data", "viz", "rate", "gram", "theory", "cluster", "joint", "operators", "vector", "classify", "micl",
            "circulant", "lifting", "spectral", "vmcr2", "gaussians", "experiments", "invariance", "finetune", "featurizers",
            "reproduce"]
 OPTIONAL = {"gram"}          # may not exist yet: its rows and its part of the meta-test are skipped then
@@ -278,6 +278,14 @@ ROWS = [
     row("cluster.membership_length", lambda: E("cluster.membership_length")(torch.ones(2, 2)), V_, "counts"),
     row("cluster.segmentation_length", lambda: E("cluster.segmentation_length")(Z(), y(), 0.1, affine=1), T, "affine"),
     row("cluster.canonical_labels", lambda: E("cluster.canonical_labels")([0, 1]), T, "labels"),
+    row("cluster.matched_accuracy", lambda: E("cluster.matched_accuracy")(y().double(), y()), T, "pred"),
+    row("cluster.matched_accuracy", lambda: E("cluster.matched_accuracy")(y(), y()[:-1]), V_, "labels"),
+    row("joint.membership_gradient", lambda: E("joint.membership_gradient")(Z(), Pi()[:-1], 0.5), V_, "Pi"),
+    row("joint.membership_gradient", lambda: E("joint.membership_gradient")(Z(), Pi().numpy(), 0.5), T, "Pi"),
+    row("joint.membership_gradient", lambda: E("joint.membership_gradient")(Z(), -Pi(), 0.5), V_, "Pi"),
+    row("joint.joint_ascent", lambda: E("joint.joint_ascent")(Z(), 2, 0.5, 3, move_features="yes"), T, "move_features"),
+    row("joint.joint_ascent", lambda: E("joint.joint_ascent")(Z(), 2, 0.5, 3, logits=torch.zeros(2, 2)), V_, "logits"),
+    row("joint.joint_ascent", lambda: E("joint.joint_ascent")(Z(), 2, 0.5, -1), V_, "steps"),
     row("cluster.merge_segments", lambda: E("cluster.merge_segments")(Z(), 0.1, init=torch.zeros(6)), T, "init"),
     row("cluster.merge_segments", lambda: E("cluster.merge_segments")(Z(), 0.1, affine="yes"), T, "affine"),
     row("cluster.merge_segments", lambda: E("cluster.merge_segments")(Z() * 1e160, 0.1), V_, "X"),
@@ -303,6 +311,8 @@ ROWS = [
     row("vector.relu_residual", lambda: E("vector.relu_residual")(Z(), [[1.0]], torch.ones(2, **f64), 1.0), T, "responses"),
     row("vector.membership_residual", lambda: E("vector.membership_residual")([[1.0]], torch.eye(4, **f64)[None], torch.ones(1, **f64), Pi()), T, "Z"),
     row("vector.ReduLayer", lambda: E("vector.ReduLayer")(3, 2, 0.5, 10.0, nonlinearity="tanh"), V_, "nonlinearity"),
+    row("vector.ResidualBranches", lambda: E("vector.ResidualBranches")(3, 2, 0.0, 10.0), V_, "eta"),
+    row("vector.ResidualBranches", lambda: E("vector.ResidualBranches").from_layer(nn.Linear(2, 2)), T, "layer"),
     row("vector.ReduLayer", lambda: E("vector.ReduLayer")(3.0, 2, 0.5, 10.0), T, "n"),
     row("vector.ReduLayer", lambda: E("vector.ReduLayer")(3, 2, 0.5, 10.0, dtype=torch.int32), T, "dtype"),
     row("vector.ReduNet", lambda: E("vector.ReduNet")(2, 0.5, 0.1, 10.0, accelerated="yes"), T, "accelerated"),
@@ -322,6 +332,11 @@ ROWS = [
     row("classify.NearestSubspace", lambda: E("classify.NearestSubspace")(3, center="yes"), T, "center"),
     row("classify.nearest_subspace", lambda: E("classify.nearest_subspace")(Z(), y().double(), Z(), 2), T, "train_labels"),
     row("classify.nearest_subspace", lambda: E("classify.nearest_subspace")(Z(), y(), Z()[:, :3], 2), V_, "test_Z"),
+    row("micl.CompressionClassifier", lambda: E("micl.CompressionClassifier")("0.5"), T, "eps_sq"),
+    row("micl.CompressionClassifier", lambda: E("micl.CompressionClassifier")(0.5, "bits"), V_, "criterion"),
+    row("micl.CompressionClassifier", lambda: E("micl.CompressionClassifier")(0.5).fit(Z(), y()).predict(Z()[:, :3]), V_, "test_Z"),
+    row("micl.classify_by_compression", lambda: E("micl.classify_by_compression")(Z(), y().double(), Z(), 0.5), T, "train_labels"),
+    row("micl.classify_by_compression", lambda: E("micl.classify_by_compression")(Z(), y(), Z(), 0.5, num_classes=1), V_, "num_classes"),
     row("classify.accuracy", lambda: E("classify.accuracy")([0], torch.tensor([0])), T, "pred"),
     row("classify.accuracy", lambda: E("classify.accuracy")(torch.tensor([0]), torch.tensor([0.0])), T, "labels"),
 
@@ -442,6 +457,17 @@ ROWS = [
     row("experiments.GaussianFiguresConfig", lambda: E("experiments.GaussianFiguresConfig")(sigma="0.1"), T, "sigma"),
     row("experiments.GaussianFiguresConfig", lambda: E("experiments.GaussianFiguresConfig")().mixture_config("s4_two"), V_, "mixture"),
     row("experiments.run_gaussian_figures", lambda: E("experiments.run_gaussian_figures")(None), T, "config"),
+    row("experiments.MICLConfig", lambda: E("experiments.MICLConfig")(validation_per_class=30), V_, "validation_per_class"),
+    row("experiments.MICLConfig", lambda: E("experiments.MICLConfig")(subspace_noise="0.1"), T, "subspace_noise"),
+    row("experiments.subspace_rows", lambda: E("experiments.subspace_rows")(None), T, "config"),
+    row("experiments.compare_on", lambda: E("experiments.compare_on")(Z(), y(), Z(), y(), Z(), y(), None), T, "config"),
+    row("experiments.run_micl", lambda: E("experiments.run_micl")(None), T, "config"),
+    row("experiments.JointDynamicsConfig", lambda: E("experiments.JointDynamicsConfig")(setups="planes,cubes"), V_, "setups"),
+    row("experiments.JointDynamicsConfig", lambda: E("experiments.JointDynamicsConfig")(draws=2.0), T, "draws"),
+    row("experiments.joint_setting", lambda: E("experiments.joint_setting")(None, "lines", 0.1), T, "config"),
+    row("experiments.joint_setting",
+        lambda: E("experiments.joint_setting")(E("experiments.JointDynamicsConfig")(), "cubes", 0.1), V_, "setup"),
+    row("experiments.run_joint_dynamics", lambda: E("experiments.run_joint_dynamics")(None), T, "config"),
 
     # invariance
     row("invariance.InvarianceConfig", lambda: E("invariance.InvarianceConfig")(stride="8"), T, "stride"),

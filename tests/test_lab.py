@@ -333,6 +333,14 @@ def _drive_chapter(page, server: LabServer, chapter: Path, expect):
     # JupyterLab adds the cells to the page in batches after opening: wait for all of them
     _wait_until(page, lambda: page.locator(".jp-CodeCell").count() == n_code, UI_TIMEOUT_MS / 1000,
                 f"the page to show the notebook's {n_code} code cells")
+    # the implementation blocks open collapsed (`jupyter.source_hidden`, issue 16): one placeholder per collapsed cell;
+    # View > Expand All Code shows them, so that every cell's prompt can be read below
+    n_hidden = sum(c.get("metadata", {}).get("jupyter", {}).get("source_hidden", False)
+                   for c in json.loads(chapter.read_text(encoding="utf8"))["cells"] if c["cell_type"] == "code")
+    assert n_hidden > 0, f"{chapter.name} has no collapsed cell to check"
+    expect(page.locator(".jp-CodeCell .jp-InputPlaceholder")).to_have_count(n_hidden, timeout=UI_TIMEOUT_MS)
+    _menu(page, "View", "Expand All Code")
+    expect(page.locator(".jp-CodeCell .jp-InputPlaceholder")).to_have_count(0, timeout=UI_TIMEOUT_MS)
 
     # Run > Run All Cells, then wait until no cell is queued or running and the kernel is idle
     _menu(page, "Run", "Run All Cells")
