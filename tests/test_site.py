@@ -874,6 +874,39 @@ def test_literal_code_in_view_implementation_collapsed(chapter):
     assert not bad, f"{chapter}:\n  " + "\n  ".join(bad)
 
 
+# Drawing and table helpers one click away (issue 16, item 1): a notebook-only function whose body draws
+# (`plt.`, `ax.`, `fig.`, `imshow`, `scatter`) or builds a Markdown table sits in a collapsed cell (its figure
+# or table, the output, stays in view); and a cell collapsed in the book is collapsed in JupyterLab too.
+DRAWS_RE = re.compile(r"\bplt\.|\bax\d*\.|\baxes\b|\bfig\.|Markdown\(|\.imshow\(|\.scatter\(")
+
+
+def drawing_helpers(source: str) -> list[str]:
+    "The notebook-only functions of a cell whose bodies draw or format a table (not the literal_* equations)."
+    code = "\n".join(re.sub(r"^(\s*)[%!].*", r"\1pass", line) for line in source.split("\n"))
+    return [node.name for node in ast.parse(code).body
+            if isinstance(node, ast.FunctionDef) and not node.name.startswith("literal_")
+            and DRAWS_RE.search(ast.get_source_segment(code, node) or "")]
+
+
+@pytest.mark.parametrize("notebook", [pytest.param(p, id=p.relative_to(ROOT).as_posix()) for p in NOTEBOOKS])
+def test_drawing_helpers_are_collapsed(notebook):
+    "Drawing/table helpers in collapsed cells; every `hide-input` cell also collapsed in JupyterLab (`jupyter.source_hidden`)."
+    cells = json.loads(notebook.read_text(encoding="utf8"))["cells"]
+    bad = []
+    for i, cell in enumerate(cells):
+        if cell.get("cell_type") != "code":
+            continue
+        src, tags = cell_source(cell), cell.get("metadata", {}).get("tags", [])
+        where = f"cell {i} (id {cell.get('id')})"
+        if "hide-input" in tags and not is_collapsed(cell):
+            bad.append(f"{where}: collapsed in the book but not in JupyterLab (jupyter.source_hidden)")
+        if EXPORT_RE.search(src) or src.lstrip().startswith("#| hide") or {"remove-cell", "remove-input"} & set(tags):
+            continue
+        if (names := drawing_helpers(src)) and not is_collapsed(cell):
+            bad.append(f"{where} defines the drawing/table helper(s) {', '.join(names)} in view")
+    assert not bad, f"{notebook.name}:\n  " + "\n  ".join(bad)
+
+
 # Engineering at the chapter's end (issue 16, item 2): sections on bad input, speed and cost, the support
 # path, the Lipschitz bounds or the FFT method sit under the chapter's last "## Under the hood" section
 # (before "The functions of this chapter" and the Summary), and its code cells are collapsed.
