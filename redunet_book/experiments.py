@@ -20,14 +20,16 @@ from .data import subspace_samples
 from .gaussians import BOOK_LAYERS, MIXTURES, PAPER_LAYERS, GaussianConfig, gaussian_record, run_gaussian_mixture
 from .joint import joint_ascent
 from .micl import classify_by_compression
+from .scattering import random_filter_features, scattering_features
 from .vector import ReduNet
 
 # %% auto #0
-__all__ = ['FIELD_CHOICES', 'RENAMED_FIELDS', 'EXPERIMENTS', 'TABLE18_PAPER', 'JOINT_SETUPS', 'fits_annotation',
-           'annotation_name', 'ExperimentConfig', 'Experiment', 'register_experiment', 'get_experiment',
-           'run_experiment', 'MNISTConfig', 'Table18Config', 'mnist_vectors', 'nearest_subspace_accuracy',
-           'table18_cell', 'linear_svm', 'run_table18', 'GaussianFiguresConfig', 'run_gaussian_figures', 'MICLConfig',
-           'subspace_rows', 'compare_on', 'run_micl', 'JointDynamicsConfig', 'joint_setting', 'run_joint_dynamics']
+__all__ = ['FIELD_CHOICES', 'RENAMED_FIELDS', 'EXPERIMENTS', 'TABLE18_PAPER', 'JOINT_SETUPS', 'SCATTERING_TABLE17_PAPER',
+           'fits_annotation', 'annotation_name', 'ExperimentConfig', 'Experiment', 'register_experiment',
+           'get_experiment', 'run_experiment', 'MNISTConfig', 'Table18Config', 'mnist_vectors',
+           'nearest_subspace_accuracy', 'table18_cell', 'linear_svm', 'run_table18', 'GaussianFiguresConfig',
+           'run_gaussian_figures', 'MICLConfig', 'subspace_rows', 'compare_on', 'run_micl', 'JointDynamicsConfig',
+           'joint_setting', 'run_joint_dynamics', 'ScatteringConfig', 'scattering_setting', 'run_scattering']
 
 # %% ../nbs/10_experiments.ipynb #c005
 FIELD_CHOICES = {"split": DATA_SPLITS}
@@ -279,8 +281,9 @@ def table18_cell(d: dict, eps_sq: float, eta: float, config: Table18Config) -> d
                 seconds=round(time.perf_counter() - start, 3))
 
 def linear_svm(X_train, y_train, X_test, y_test, config: Table18Config) -> dict:
-    "The baseline: sklearn's LinearSVC (squared hinge, C = `config.svm_C`) trained on (X_train, y_train)."
-    _check_config(config, Table18Config)
+    "The baseline: sklearn's LinearSVC (squared hinge, C = `config.svm_C`) trained on (X_train, y_train); config: Table 18's or Table 17's."
+    if not (isinstance(config, ExperimentConfig) and hasattr(config, "svm_C")):           # Table18Config, ScatteringConfig
+        raise TypeError(f"config must be an experiment configuration with svm_C (Table 18's, Table 17's), got {type(config).__name__}")
     for name, X, y in (("X_train", X_train, y_train), ("X_test", X_test, y_test)):
         check_labels(y, "y" + name[1:], m=check_features(X, name).shape[0])
     from sklearn.svm import LinearSVC
@@ -558,3 +561,79 @@ def run_joint_dynamics(config: JointDynamicsConfig, device=None) -> dict:
     _check_config(config, JointDynamicsConfig)
     rows = [joint_setting(config, key.strip(), float(e)) for key in config.setups.split(",") for e in config.eps_sq_grid]
     return dict(rows=rows, draws=config.draws, steps=config.steps)
+
+# %% ../nbs/10_experiments.ipynb #c008u
+@dataclass
+class ScatteringConfig(MNISTConfig):
+    "Table 17 [ReduNet Appendix E.5]: ReduNet on scattering vs random-filter liftings of the same size, and a linear SVM."
+    scales: tuple = (3, 3, 3, 4, 4, 4)  # J of each setting
+    angles: tuple = (4, 8, 16, 4, 8, 16)  # L of each setting
+    layers: tuple = (5, 5, 5, 5, 5, 5)  # ReduNet depth of each setting (paper preset: the paper's 150, 100, 50, 400, 300, 200)
+    eps_sq: float = 0.1  # ε² (paper, E.5)
+    eta: float = 0.1  # η (paper, E.5)
+    lam: float = 500.0  # λ of [ReduNet eq. 23]
+    num_components: int = 10  # rⱼ of the nearest-subspace classifier (Table 18's)
+    svm_C: float = 1.0  # LinearSVC's C
+
+    def __post_init__(self):
+        "The checks of `MNISTConfig`; then one scale, angle count and depth per setting (ValueError / TypeError naming the field)."
+        super().__post_init__()
+        name = type(self).__name__
+        if not (len(self.scales) == len(self.angles) == len(self.layers) > 0):
+            raise ValueError(f"{name}.scales, .angles and .layers must have the same, non-zero length, got "
+                             f"{len(self.scales)}, {len(self.angles)}, {len(self.layers)}")
+        for key in ("scales", "angles", "layers"):
+            for v in getattr(self, key):
+                check_int(v, f"{name}.{key}")
+        if max(self.scales) > 4:
+            raise ValueError(f"{name}.scales must be at most 4 for 28 × 28 images (2^J <= 28), got {self.scales}")
+        check_int(self.num_components, f"{name}.num_components")
+        for key in ("eps_sq", "eta", "lam", "svm_C"):
+            check_positive(getattr(self, key), f"{name}.{key}")
+
+    @classmethod
+    def paper(cls) -> "ScatteringConfig":
+        "500 training images per class, every other image to test, the paper's depths."
+        return cls(train_per_class=500, test_per_class=None, layers=(150, 100, 50, 400, 300, 200), split="auto")
+
+SCATTERING_TABLE17_PAPER = [   # [ReduNet Table 17]: (J, L, n, L_layers, random filters + ReduNet, scattering + SVM, scattering + ReduNet)
+    (3, 4, 441, 150, 0.9225, 0.9795, 0.9734), (3, 8, 873, 100, 0.9153, 0.9839, 0.9781),
+    (3, 16, 1737, 50, 0.9061, 0.9859, 0.9795), (4, 4, 65, 400, 0.8794, 0.8829, 0.8952),
+    (4, 8, 129, 300, 0.9172, 0.9205, 0.9392), (4, 16, 257, 200, 0.8794, 0.9337, 0.9569)]
+
+# %% ../nbs/10_experiments.ipynb #c008v
+def scattering_setting(images_train, y_train, images_test, y_test, J: int, L: int, layers: int, config: ScatteringConfig) -> dict:
+    "One row of Table 17: both liftings, a ReduNet on each (nearest subspace on its features), the SVM and raw nearest subspace."
+    _check_config(config, ScatteringConfig)
+    row = dict(J=J, L=L, layers=layers)
+    for name, lift in (("scattering", lambda x: scattering_features(x, J, L)),
+                       ("random_filters", lambda x: random_filter_features(x, J, L, seed=config.seed))):
+        start = time.perf_counter()
+        F_train, F_test = lift(images_train), lift(images_test)
+        net = ReduNet(layers, eta=config.eta, eps_sq=config.eps_sq, lam=config.lam).fit(F_train, y_train,
+                                                                                        num_classes=config.num_classes)
+        with torch.no_grad():
+            Z_train, Z_test = net.train_features_, net(F_test)
+        ns = lambda A, B: NearestSubspace(min(config.num_components, A.shape[1]), center=False).fit(   # noqa: E731
+            A, y_train, num_classes=config.num_classes).predict(B)
+        h = net.history.double().cpu()
+        row[name] = dict(n=F_train.shape[1], redunet_test_acc=accuracy(ns(Z_train, Z_test), y_test),
+                         lifting_test_acc=accuracy(ns(F_train, F_test), y_test),
+                         R=float(h[-1, 0]), Rc=float(h[-1, 1]), delta_r=float(h[-1, 2]), delta_r_first=float(h[0, 2]),
+                         seconds=round(time.perf_counter() - start, 3))
+        if name == "scattering":
+            row["svm"] = linear_svm(F_train, y_train, F_test, y_test, config)
+    return row
+
+@register_experiment("scattering", ScatteringConfig, "Scattering transform vs random filters as the lifting of a vector ReduNet (MNIST)",
+                     "ReduNet (JMLR 2022), §4.5 and Appendix E.5, Table 17")
+def run_scattering(config: ScatteringConfig, device=None) -> dict:
+    "Every (J, L) setting of Table 17 on the MNIST draw of `config` (images in [0, 1])."
+    _check_config(config, ScatteringConfig)
+    device = resolve_device(device)
+    sets = config.load_sets()
+    to = lambda imgs: (imgs.to(config.dtype) / 255).to(device)                            # noqa: E731
+    Xtr, Xte, ytr, yte = to(sets.train_images), to(sets.test_images), sets.train_labels.to(device), sets.test_labels.to(device)
+    rows = [scattering_setting(Xtr, ytr, Xte, yte, int(J), int(L), int(layers), config)
+            for J, L, layers in zip(config.scales, config.angles, config.layers)]
+    return dict(data=sets.description, n_train=len(ytr), n_test=len(yte), rows=rows)

@@ -23,7 +23,7 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 MODULES = ["core", "fetch", "data", "viz", "rate", "gram", "theory", "cluster", "joint", "operators", "vector", "classify", "micl",
-           "circulant", "lifting", "spectral", "vmcr2", "gaussians", "experiments", "invariance", "finetune", "featurizers",
+           "circulant", "lifting", "scattering", "spectral", "vmcr2", "gaussians", "experiments", "invariance", "finetune", "featurizers",
            "reproduce"]
 OPTIONAL = {"gram"}          # may not exist yet: its rows and its part of the meta-test are skipped then
 
@@ -332,6 +332,11 @@ ROWS = [
     row("classify.NearestSubspace", lambda: E("classify.NearestSubspace")(3, center="yes"), T, "center"),
     row("classify.nearest_subspace", lambda: E("classify.nearest_subspace")(Z(), y().double(), Z(), 2), T, "train_labels"),
     row("classify.nearest_subspace", lambda: E("classify.nearest_subspace")(Z(), y(), Z()[:, :3], 2), V_, "test_Z"),
+    row("scattering.scattering_features", lambda: E("scattering.scattering_features")(torch.rand(28, 28), 2, 4), V_, "images"),
+    row("scattering.scattering_features", lambda: E("scattering.scattering_features")(torch.rand(1, 28, 28), 5, 4), V_, "J"),
+    row("scattering.scattering_dimension", lambda: E("scattering.scattering_dimension")(2, 4, (28, 28), 3), V_, "max_order"),
+    row("scattering.random_filter_features", lambda: E("scattering.random_filter_features")(torch.rand(1, 28, 28), 2, 4.0), T, "L"),
+    row("scattering.random_filter_lifting", lambda: E("scattering.random_filter_lifting")(2, 4, 0), V_, "kernel_size"),
     row("micl.CompressionClassifier", lambda: E("micl.CompressionClassifier")("0.5"), T, "eps_sq"),
     row("micl.CompressionClassifier", lambda: E("micl.CompressionClassifier")(0.5, "bits"), V_, "criterion"),
     row("micl.CompressionClassifier", lambda: E("micl.CompressionClassifier")(0.5).fit(Z(), y()).predict(Z()[:, :3]), V_, "test_Z"),
@@ -468,6 +473,12 @@ ROWS = [
     row("experiments.joint_setting",
         lambda: E("experiments.joint_setting")(E("experiments.JointDynamicsConfig")(), "cubes", 0.1), V_, "setup"),
     row("experiments.run_joint_dynamics", lambda: E("experiments.run_joint_dynamics")(None), T, "config"),
+    row("experiments.ScatteringConfig", lambda: E("experiments.ScatteringConfig")(scales=(3,), angles=(4, 8), layers=(5,)), V_, "scales"),
+    row("experiments.ScatteringConfig", lambda: E("experiments.ScatteringConfig")(layers=(5, 5, 5, 5, 5, 5.5)), T, "layers"),
+    row("experiments.scattering_setting",
+        lambda: E("experiments.scattering_setting")(torch.rand(2, 28, 28), y()[:2], torch.rand(2, 28, 28), y()[:2], 3, 4, 1, None),
+        T, "config"),
+    row("experiments.run_scattering", lambda: E("experiments.run_scattering")(None), T, "config"),
 
     # invariance
     row("invariance.InvarianceConfig", lambda: E("invariance.InvarianceConfig")(stride="8"), T, "stride"),

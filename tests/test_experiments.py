@@ -310,7 +310,7 @@ def test_every_mnist_experiment_derives_from_the_one_base():
     "One configuration base for the MNIST experiments: the data fields have one name, one type and one default place."
     mnist = {name for name, e in EXPERIMENTS.items() if issubclass(e.config_class, MNISTConfig)}
     assert mnist == {"table18", "rotation", "translation", "equivariance", "table2", "vmcr2-mnist", "slides-rotation01",
-                     "slides-translation", "micl"}
+                     "slides-translation", "micl", "scattering"}
     for name in mnist:
         for scale in ("book", "paper"):
             cfg = EXPERIMENTS[name].config_class.preset(scale)
@@ -341,7 +341,7 @@ def test_records_with_old_field_names_read_back():
         Table18Config.from_record({"layers": 3})
 
 
-@pytest.mark.parametrize("name", ["table18", "table18-paper-seed1", "table2", "rotation", "translation", "equivariance", "micl"])
+@pytest.mark.parametrize("name", ["table18", "table18-paper-seed1", "table2", "rotation", "translation", "equivariance", "micl", "scattering"])
 def test_committed_records_read_back_into_their_configuration(name):
     path = REPO / "results" / f"{name}.json"
     if not path.exists():
@@ -366,6 +366,7 @@ TINY_MNIST = {
                               stride=4, plain_layers=1, checkpoints=(0,)),
     "slides-translation": dict(train_per_class=2, test_per_class=1, channels_grid=(4,), kernel_size=3, num_layers=1, stride=14,
                                plain_layers=1, checkpoints=(0,)),
+    "scattering": dict(train_per_class=3, test_per_class=2, scales=(3,), angles=(2,), layers=(1,), num_components=2),
     "micl": dict(train_per_class=3, test_per_class=2, num_layers=1, validation_per_class=1, compression_eps_sq_grid=(0.5,),
                  num_components_grid=(1, 2), subspace_train_per_class=(2,), subspace_draws=1, subspace_test_per_class=4),
 }
