@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .core import check_bool, check_features, check_labels, membership_matrix, method_of
+from .core import check_bool, check_features, check_fitted_features, check_labels, membership_matrix, method_of
 from .rate import class_slots
 
 # %% auto #0
@@ -105,12 +105,7 @@ def _distances(self: NearestSubspace,
                Z: Tensor,  # (m, n) features to classify
               ) -> Tensor:  # (m, k) squared distances; +inf for classes without training samples
     "Squared residuals ‖(I − UʲUʲᵀ)(z − μʲ)‖² of §5.1 for every sample and class."
-    if self.means_ is None:
-        raise RuntimeError("this NearestSubspace is not fitted yet: call .fit(Z, labels) first")
-    Z = check_features(Z, "test_Z", min_samples=0)
-    if Z.shape[1] != self.means_.shape[1]:
-        raise ValueError(f"test_Z must have n={self.means_.shape[1]} features like train_Z, got shape {tuple(Z.shape)}")
-    Z = Z.to(dtype=self.means_.dtype, device=self.means_.device)
+    Z = check_fitted_features(Z, self.means_, "NearestSubspace")
     D = Z[:, None, :] - self.means_                                          # (m, k, n)
     coef = torch.einsum("mkn,knr->mkr", D, self.bases_)                      # (m, k, r) coordinates in Uʲ
     R = D - torch.einsum("knr,mkr->mkn", self.bases_, coef)                  # (m, k, n) residuals

@@ -18,8 +18,9 @@ from torch import Tensor
 # %% auto #0
 __all__ = ['FLOAT_DTYPES', 'SCALE_ENV', 'SCALES', 'check_tensor', 'check_dtype', 'all_finite', 'check_features', 'check_real',
            'check_positive', 'check_nonnegative', 'check_int', 'check_eps_sq', 'check_bool', 'check_choice',
-           'check_labels', 'simplex_tolerance', 'membership_matrix', 'normalize', 'make_generator', 'seed_everything',
-           'resolve_device', 'complex_dtype', 'tolerance', 'method_of', 'release_freed_memory', 'get_scale', 'by_scale']
+           'check_labels', 'check_fitted_features', 'simplex_tolerance', 'membership_matrix', 'normalize',
+           'make_generator', 'seed_everything', 'resolve_device', 'complex_dtype', 'tolerance', 'method_of',
+           'release_freed_memory', 'get_scale', 'by_scale']
 
 # %% ../nbs/00_core.ipynb #c005
 FLOAT_DTYPES = (torch.float32, torch.float64)
@@ -135,6 +136,18 @@ def check_labels(labels, name: str = "labels", num_classes: Optional[int] = None
         if labels.numel() and int(labels.max()) >= k:
             raise ValueError(f"{name} must lie in [0, num_classes={k}), got label {int(labels.max())}")
     return labels
+
+def check_fitted_features(Z, reference: Optional[Tensor],  # a fitted model's array with n in its last axis, None before fit
+                          owner: str,  # the model's class name, for the message
+                          name: str = "test_Z",
+                         ) -> Tensor:  # Z on the reference's dtype and device
+    "Features `(m, n)` for a fitted model: RuntimeError before `fit`, the checks of `check_features` (m = 0 allowed), n as fitted."
+    if reference is None:
+        raise RuntimeError(f"this {owner} is not fitted yet: call .fit(Z, labels) first")
+    Z = check_features(Z, name, min_samples=0)
+    if Z.shape[1] != reference.shape[-1]:
+        raise ValueError(f"{name} must have n={reference.shape[-1]} features like train_Z, got shape {tuple(Z.shape)}")
+    return Z.to(dtype=reference.dtype, device=reference.device)
 
 # %% ../nbs/00_core.ipynb #c009
 def simplex_tolerance(dtype: torch.dtype) -> float:

@@ -10,8 +10,8 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from .core import (check_choice, check_eps_sq, check_features, check_int, check_labels, membership_matrix,
-                               method_of)
+from .core import (check_choice, check_eps_sq, check_features, check_fitted_features, check_int, check_labels,
+                               membership_matrix, method_of)
 from .gram import factor_matrix, logdet, whiten
 from .rate import class_samples
 
@@ -85,12 +85,7 @@ def _increments(self: CompressionClassifier,
                Z: Tensor,  # (t, n) features to classify
               ) -> Tensor:  # (t, k) float64 nats (MICL) or nats per sample (rate); +inf for empty classes
     "δL(x, j) [Wright et al. 2007] or δRᶜ(x, j) [slides] for every row x of Z and every class j, in chunks."
-    if self.counts_ is None:
-        raise RuntimeError("this CompressionClassifier is not fitted yet: call .fit(Z, labels) first")
-    Z = check_features(Z, "test_Z", min_samples=0)
-    if Z.shape[1] != self.means_.shape[1]:
-        raise ValueError(f"test_Z must have n={self.means_.shape[1]} features like train_Z, got shape {tuple(Z.shape)}")
-    Z = Z.to(dtype=torch.float64, device=self.means_.device)
+    Z = check_fitted_features(Z, None if self.counts_ is None else self.means_, "CompressionClassifier")   # float64, as fitted
     if Z.shape[0] == 0:
         return Z.new_zeros(0, len(self.counts_))
     return torch.cat([_batch_increments(self, Z[i:i + self.chunk]) for i in range(0, Z.shape[0], self.chunk)])

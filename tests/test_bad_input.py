@@ -124,6 +124,8 @@ ROWS = [
     row("core.check_choice", lambda: E("core.check_choice")("tanh", "nonlinearity", ("relu",)), V_, "nonlinearity"),
     row("core.check_choice", lambda: E("core.check_choice")(["relu"], "nonlinearity", ("relu",)), V_, "nonlinearity"),
     row("core.check_labels", lambda: E("core.check_labels")(torch.tensor([0.0, 1.0])), T, "labels"),
+    row("core.check_fitted_features", lambda: E("core.check_fitted_features")(Z().numpy(), Z(), "Model"), T, "test_Z"),
+    row("core.check_fitted_features", lambda: E("core.check_fitted_features")(Z()[:, :3], Z(), "Model"), V_, "test_Z"),
     row("core.check_labels", lambda: E("core.check_labels")(torch.tensor([True, False])), T, "labels"),
     row("core.check_labels", lambda: E("core.check_labels")(torch.tensor([0, 3]), num_classes=3), V_, "labels"),
     row("core.check_labels", lambda: E("core.check_labels")(torch.tensor([0, 1]), "y", m=3), V_, "y"),
