@@ -12,7 +12,7 @@ from torch import Tensor
 
 from .core import _normalize, check_bool, check_eps_sq, check_features, check_int, check_positive, check_tensor
 from .gram import factor_matrix, logdet, whiten
-from .rate import class_grams, rate_reduction
+from .rate import class_grams, rate_terms
 
 # %% auto #0
 __all__ = ['membership_gradient', 'JointTrajectory', 'joint_ascent']
@@ -95,20 +95,12 @@ def joint_ascent(X: Tensor,  # (m, n) data, rows are samples (projected onto the
 
 # %% ../nbs/02b_joint_dynamics.ipynb #c013
 def _rates_and_gradient(Z: Tensor, Pi: Tensor, eps_sq: float, with_gradient: bool) -> tuple:
-    "ΔR, Rᶜ (floats) and, if asked, ∂ΔR/∂Z with Π held fixed (the package's closed form, [ReduNet eq. 16])."
+    "ΔR, Rᶜ (floats, one pass of `rate_terms`) and, if asked, ∂ΔR/∂Z with Π held fixed (the package's closed form, [ReduNet eq. 16])."
     Zr = Z.detach().requires_grad_(with_gradient)
     with torch.enable_grad():
-        delta = rate_reduction(Zr, Pi, eps_sq)
-        grad = torch.autograd.grad(delta, Zr)[0] if with_gradient else None
-    Rc = _class_rate(Z, Pi, eps_sq)
-    return float(delta.detach()), float(Rc), grad
-
-def _class_rate(Z: Tensor, Pi: Tensor, eps_sq: float) -> Tensor:
-    "Rᶜ from the class Grams (soft, nearly empty classes included)."
-    m, n = Z.shape
-    counts = Pi.sum(0)
-    a = torch.where(counts > 0, n / (counts.clamp_min(torch.finfo(Z.dtype).tiny) * eps_sq), 0)
-    return (counts / (2 * m) * logdet(factor_matrix(class_grams(Z, Pi), a))).sum()
+        rates = rate_terms(Zr, Pi, eps_sq)
+        grad = torch.autograd.grad(rates.delta, Zr)[0] if with_gradient else None
+    return float(rates.delta.detach()), float(rates.Rc.detach()), grad
 
 def _joint_step(Z: Tensor, theta: Tensor, Pi: Tensor, grad_Z: Optional[Tensor], eps_sq: float, eta: float, gamma: float):
     "One Euler step of eq. (54) at (Z, Π = softmax(θ)), both gradients taken at the current point."

@@ -12,8 +12,8 @@ from torch import Tensor
 
 from .core import (check_choice, check_eps_sq, check_features, check_fitted_features, check_int, check_labels,
                                membership_matrix, method_of)
+from .cluster import _segment_factors
 from .gram import factor_matrix, logdet, whiten
-from .rate import class_samples
 
 # %% auto #0
 __all__ = ['CRITERIA', 'CompressionClassifier', 'classify_by_compression']
@@ -53,10 +53,9 @@ def _class_factors(Z: Tensor,  # (m, n) float64 training rows
                    eps_sq: float, affine: bool):
     "mⱼ (k,), μⱼ (k, n), the factor of Aⱼ = I + n/((mⱼ+1)ε²)Sⱼ (`gram.Factor`), log det(I + n/(mⱼε²)Sⱼ) and log det Aⱼ (k,)."
     n = Z.shape[1]
-    counts = Pi.sum(0)                                                                   # (k,)
-    mu = (Pi.mT @ Z) / counts.clamp_min(1)[:, None] if affine else Z.new_zeros(Pi.shape[1], n)
-    F = class_samples(Z, Pi)                                                             # (k, s, n) padded rows
-    S = F.mT @ F - counts[:, None, None] * mu[:, :, None] * mu[:, None, :]               # (k, n, n) scatter Sⱼ
+    counts, F, mu = _segment_factors(Z, Pi, affine)                                       # chapter 02a: FⱼᵀFⱼ = (centred) scatter
+    mu = mu if affine else torch.zeros_like(mu)                                          # the slides' rule codes no mean
+    S = F.mT @ F                                                                         # (k, n, n) scatter Sⱼ
     f1 = factor_matrix(S, n / ((counts + 1) * eps_sq))                                    # Aⱼ = I + n/((mⱼ+1)ε²) Sⱼ
     return counts, mu, f1, logdet(factor_matrix(S, n / (counts.clamp_min(1) * eps_sq))), logdet(f1)
 

@@ -757,6 +757,12 @@ def test_small_font_sizes_found():
     assert small_font_sizes('Lifting1d(16, 6, motif_size=6, kernel_size=3); ax.plot(x, ms=3, markersize=2)') == []
 
 
+def cell_source(cell) -> str:
+    "A notebook cell's source as one string (nbformat allows a list of lines)."
+    src = cell.get("source", "")
+    return "".join(src) if isinstance(src, list) else src
+
+
 @pytest.mark.parametrize(
     "notebook",
     [pytest.param(p, id=p.relative_to(ROOT).as_posix(),
@@ -771,8 +777,7 @@ def test_figure_font_sizes(notebook):
     for i, cell in enumerate(cells):
         if cell.get("cell_type") != "code":
             continue
-        src = cell.get("source", "")
-        src = "".join(src) if isinstance(src, list) else src
+        src = cell_source(cell)
         bad += [f"cell {i}: {found}" for found in small_font_sizes(src)]
     assert not bad, f"{notebook.name}: font sizes under {MIN_FONT_PT} pt (text under {MIN_TEXT_PX} px on the page): {bad}"
 
@@ -786,9 +791,13 @@ COLLAPSING_DIRECTIVE_RE = re.compile(r"^\s*#\s*\|\s*(?:hide|code-fold)(?:\s*:\s*
 
 def top_level_definitions(source: str) -> list[str]:
     """The names of the functions and classes a code cell defines at top level (IPython `%`/`!` lines read as `pass`)."""
-    code = "\n".join(re.sub(r"^(\s*)[%!].*", r"\1pass", line) for line in source.split("\n"))
-    return [node.name for node in ast.parse(code).body
+    return [node.name for node in ast.parse(python_source(source)).body
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
+
+
+def python_source(source: str) -> str:
+    "A cell's source with IPython `%`/`!` lines read as `pass`, so that `ast` can parse it."
+    return "\n".join(re.sub(r"^(\s*)[%!].*", r"\1pass", line) for line in source.split("\n"))
 
 
 def is_private_name(name: str) -> bool:
@@ -803,8 +812,7 @@ def test_private_helpers_are_collapsed(notebook):
     for i, cell in enumerate(cells):
         if cell.get("cell_type") != "code":
             continue
-        src = cell.get("source", "")
-        src = "".join(src) if isinstance(src, list) else src
+        src = cell_source(cell)
         names = top_level_definitions(src)
         private = [n for n in names if is_private_name(n)]
         if not private:
@@ -827,11 +835,6 @@ MATH_CHAPTERS = ["01_coding_rate", "02_theorem_checks", "02a_compression_cluster
                  "04_vector_redunet", "04a_nearest_subspace", "04b_compression_classifier", "05_circulant", "05a_lifting", "05b_scattering", "06_spectral_1d",
                  "07_spectral_2d", "08_vmcr2"]
 EXPORT_RE = re.compile(r"^\s*#\s*\|\s*export\b", re.M)
-
-
-def cell_source(cell) -> str:
-    src = cell.get("source", "")
-    return "".join(src) if isinstance(src, list) else src
 
 
 def is_collapsed(cell) -> bool:
@@ -882,7 +885,7 @@ DRAWS_RE = re.compile(r"\bplt\.|\bax\d*\.|\baxes\b|\bfig\.|Markdown\(|\.imshow\(
 
 def drawing_helpers(source: str) -> list[str]:
     "The notebook-only functions of a cell whose bodies draw or format a table (not the literal_* equations)."
-    code = "\n".join(re.sub(r"^(\s*)[%!].*", r"\1pass", line) for line in source.split("\n"))
+    code = python_source(source)
     return [node.name for node in ast.parse(code).body
             if isinstance(node, ast.FunctionDef) and not node.name.startswith("literal_")
             and DRAWS_RE.search(ast.get_source_segment(code, node) or "")]
