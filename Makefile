@@ -33,7 +33,8 @@ BOOK_BUILD := $(VENV)/bin/jupyter-book build --all -W --keep-going .
 # notebook runs: found in $REDUNET_DATA (or the user cache folder, ~/.cache/redunet_book/mnist), else
 # downloaded from the mirrors (SHA-256 checked), else copied from the offline mirror folder MNIST_MIRROR
 # (default: ../shared/data/mnist beside the repository, where it exists), else it stops with one line.
-# It needs only python3 (the standard library), so it runs before the environment is installed.
+# Fashion-MNIST (chapter 10e) comes from Debian's dataset-fashion-mnist (installed with apt-get as root),
+# else from its mirror. It needs only python3 (the standard library), so it runs before the environment is installed.
 MNIST_MIRROR ?= $(or $(REDUNET_MNIST_MIRROR),../shared/data/mnist)
 
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
@@ -69,8 +70,14 @@ chromium: ## make sure Debian's chromium is there for the browser test (apt-get,
 	  echo "         the browser tests (tests/test_site.py, test_online.py, test_lab.py) will be SKIPPED. Install it with: apt-get install chromium"; \
 	fi
 
-data: ## make the MNIST test split available (REDUNET_DATA / cache, else download, else copy from MNIST_MIRROR)
-	@if [ -d "$(MNIST_MIRROR)" ]; then export REDUNET_MNIST_MIRROR="$$(cd "$(MNIST_MIRROR)" && pwd)"; fi; \
+data: ## make MNIST (REDUNET_DATA / cache, else download, else copy from MNIST_MIRROR) and Fashion-MNIST available
+	@if [ ! -d /usr/share/datasets/fashion-mnist ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "data: installing Debian's dataset-fashion-mnist with apt-get"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends dataset-fashion-mnist >/dev/null 2>&1 || \
+	  { apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+	    dataset-fashion-mnist >/dev/null 2>&1; } || echo "data: apt-get could not install dataset-fashion-mnist; trying its mirror"; \
+	fi; \
+	if [ -d "$(MNIST_MIRROR)" ]; then export REDUNET_MNIST_MIRROR="$$(cd "$(MNIST_MIRROR)" && pwd)"; fi; \
 	$(PYTHON) -m redunet_book.fetch
 
 book: data install assets ## build the book into _build/html (executes every notebook; warnings are errors)

@@ -15,7 +15,8 @@ from torch import Tensor
 
 from .core import (check_bool, check_choice, check_dtype, check_int, check_labels, check_nonnegative, check_positive,
                                check_real, check_tensor, make_generator, normalize)
-from .fetch import MNIST_FILES, MNIST_SHA256, check_split, ensure_mnist, find_mnist, mnist_folders, sha256_file
+from .fetch import (MNIST_FILES, MNIST_SHA256, check_dataset, check_split, ensure_mnist, find_mnist, mnist_folders,
+                                sha256_file, verified)
 
 # %% auto #0
 __all__ = ['DATA_SPLITS', 'MNIST_CLASSES', 'random_orthonormal_basis', 'subspace_samples', 'parse_idx', 'load_mnist',
@@ -108,21 +109,27 @@ def load_mnist(root=None,  # data folder (default: $REDUNET_DATA, else ~/.cache/
                split: str = "test",  # 'test' (t10k, 10,000 images) or 'train' (60,000 images)
                download: bool = False,  # fetch a missing split (`fetch.ensure_mnist`); never in tests or the book
                verify: bool = True,  # check each file's SHA-256 against the published one
+               dataset: str = "mnist",  # 'mnist' or 'fashion-mnist' (same format, 10 classes; `fetch.mnist_folders`)
               ) -> tuple[Tensor, Tensor]:  # images uint8 (N, 28, 28), labels int64 (N,)
-    "Read an MNIST split from its IDX files (gzip or raw), checked against the published SHA-256."
+    "Read an MNIST (or Fashion-MNIST) split from its IDX files (gzip or raw), checked against the pinned SHA-256."
     check_split(split)
+    check_dataset(dataset)
     download, verify = check_bool(download, "download"), check_bool(verify, "verify")
-    paths = find_mnist(split, root)
+    paths = find_mnist(split, root, dataset)
     if paths is None and download:
-        ensure_mnist(split, root)
-        paths = find_mnist(split, root)
+        ensure_mnist(split, root, dataset=dataset)
+        paths = find_mnist(split, root, dataset)
     if paths is None:
+        name = "MNIST" if dataset == "mnist" else "Fashion-MNIST"
         raise FileNotFoundError(
-            f"MNIST {split} split ({MNIST_FILES[split][0]}(.gz)) not found in {', '.join(map(str, mnist_folders(root)))}: "
+            f"{name} {split} split ({MNIST_FILES[split][0]}(.gz)) not found in {', '.join(map(str, mnist_folders(root, dataset)))}: "
             "run `make data` (or `python -m redunet_book.fetch`), pass root=..., or set $REDUNET_DATA")
     arrays = []
     for path in paths:
-        if verify:
+        if verify and dataset != "mnist" and not verified(path, dataset):
+            raise ValueError(f"{path}: SHA-256 checksum mismatch of the decompressed file (a damaged or different file; "
+                             "verify=False reads it anyway)")
+        if verify and dataset == "mnist":
             digest = sha256_file(path)
             if digest != MNIST_SHA256[path.name]:
                 raise ValueError(f"{path}: SHA-256 checksum mismatch: got {digest}, expected {MNIST_SHA256[path.name]} "
@@ -190,9 +197,11 @@ def mnist_sets(train_per_class: int,  # training images per class
                root=None,  # data folder (default: $REDUNET_DATA, else the user cache folder)
                verify: bool = True,  # check the files' SHA-256
                num_classes: int = MNIST_CLASSES,  # k: the classes are the digits 0, …, k-1
+               dataset: str = "mnist",  # 'mnist' or 'fashion-mnist' (its classes 0, …, k-1: T-shirt/top, trouser, …)
               ) -> MNISTSets:
-    "Seeded, class-balanced MNIST training and test sets of the digits 0, …, k-1, from the official splits or from the test split alone."
+    "Seeded, class-balanced MNIST (or Fashion-MNIST) training and test sets of the classes 0, …, k-1, from the official splits or from the test split alone."
     split, verify = check_choice(split, "split", DATA_SPLITS), check_bool(verify, "verify")
+    name = "MNIST" if check_dataset(dataset) == "mnist" else "Fashion-MNIST"
     check_int(train_per_class, "train_per_class", low=0)
     if test_per_class is not None:
         check_int(test_per_class, "test_per_class", low=0)
@@ -200,21 +209,21 @@ def mnist_sets(train_per_class: int,  # training images per class
     if k > MNIST_CLASSES:
         raise ValueError(f"num_classes must be <= {MNIST_CLASSES} (the digits 0-9), got {k}")
     if split == "auto":
-        split = "official" if find_mnist("train", root) is not None else "test"
-    test_images, test_labels = _first_digits(*load_mnist(root, "test", verify=verify), k)
-    digits = "" if k == MNIST_CLASSES else f" of the digits 0-{k - 1}"
+        split = "official" if find_mnist("train", root, dataset) is not None else "test"
+    test_images, test_labels = _first_digits(*load_mnist(root, "test", verify=verify, dataset=dataset), k)
+    digits = "" if k == MNIST_CLASSES else f" of the {'digits' if dataset == 'mnist' else 'classes'} 0-{k - 1}"
     rest = "all the rest" if test_per_class is None else f"{test_per_class}/class"
     if split == "test":
         tr, te = balanced_split(test_labels, train_per_class, test_per_class, seed=seed, num_classes=k)
         return MNISTSets(test_images[tr], test_labels[tr], test_images[te], test_labels[te], "test",
-                         f"MNIST test split only ({len(test_labels)} images{digits}): {len(tr)} training images "
+                         f"{name} test split only ({len(test_labels)} images{digits}): {len(tr)} training images "
                          f"({train_per_class}/class) and {len(te)} disjoint test images ({rest}), seed {seed}")
-    train_images, train_labels = _first_digits(*load_mnist(root, "train", verify=verify), k)
+    train_images, train_labels = _first_digits(*load_mnist(root, "train", verify=verify, dataset=dataset), k)
     tr, _ = balanced_split(train_labels, train_per_class, None, seed=seed, num_classes=k)
     te = (torch.arange(len(test_labels)) if test_per_class is None
           else balanced_split(test_labels, test_per_class, None, seed=seed, num_classes=k)[0])
     return MNISTSets(train_images[tr], train_labels[tr], test_images[te], test_labels[te], "official",
-                     f"MNIST official splits{digits}: {len(tr)} training images ({train_per_class}/class) from the training split "
+                     f"{name} official splits{digits}: {len(tr)} training images ({train_per_class}/class) from the training split "
                      f"({len(train_labels)} images), {len(te)} test images "
                      f"({'all' if test_per_class is None else f'{test_per_class}/class'}) from the test split, seed {seed}")
 

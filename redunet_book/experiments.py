@@ -15,6 +15,7 @@ from .classify import NearestSubspace, accuracy
 from .core import (FLOAT_DTYPES, by_scale, check_choice, check_dtype, check_eps_sq, check_features, check_int,
                                check_labels, check_positive, get_scale, make_generator, normalize, resolve_device)
 from .data import DATA_SPLITS, MNIST_CLASSES, MNISTSets, mnist_sets
+from .fetch import DATASETS
 from .cluster import matched_accuracy, merge_segments
 from .data import subspace_samples
 from .gaussians import BOOK_LAYERS, MIXTURES, PAPER_LAYERS, GaussianConfig, gaussian_record, run_gaussian_mixture
@@ -32,7 +33,7 @@ __all__ = ['FIELD_CHOICES', 'RENAMED_FIELDS', 'EXPERIMENTS', 'TABLE18_PAPER', 'J
            'joint_setting', 'run_joint_dynamics', 'ScatteringConfig', 'scattering_setting', 'run_scattering']
 
 # %% ../nbs/10_experiments.ipynb #c005
-FIELD_CHOICES = {"split": DATA_SPLITS}
+FIELD_CHOICES = {"split": DATA_SPLITS, "dataset": DATASETS}
 RENAMED_FIELDS = {"n_train_per_class": "train_per_class", "n_test_per_class": "test_per_class"}  # old name -> name
 
 # %% ../nbs/10_experiments.ipynb #c005p1
@@ -179,7 +180,7 @@ def run_experiment(name: str, scale: Optional[str] = None, device=None, **overri
 # %% ../nbs/10_experiments.ipynb #c008b
 @dataclass
 class MNISTConfig(ExperimentConfig):
-    "Base of the MNIST experiments' configurations: the classes, the class-balanced draw, the dtype and where the files are."
+    "Base of the MNIST experiments' configurations: the dataset (MNIST or Fashion-MNIST), the classes, the class-balanced draw, the dtype and where the files are."
     num_classes: int = MNIST_CLASSES  # k: the classes are the digits 0, …, k-1
     train_per_class: int = 30  # training images per class
     test_per_class: Optional[int] = 30  # test images per class; None: all (official) or every remaining image (test split)
@@ -187,6 +188,7 @@ class MNISTConfig(ExperimentConfig):
     split: str = "test"  # 'test' (both sets from the test split), 'official' or 'auto' (see `data.mnist_sets`)
     dtype: torch.dtype = torch.float32  # float32 or float64 (the names are accepted; records store the name)
     data_root: Optional[str] = None  # MNIST folder (default: $REDUNET_DATA, else the user cache folder)
+    dataset: str = "mnist"  # 'mnist' or 'fashion-mnist' (the same format and size; chapter 00_fetch)
     verify_checksums: bool = True  # check the files' SHA-256 (off only for synthetic test files)
 
     def __post_init__(self):
@@ -199,7 +201,7 @@ class MNISTConfig(ExperimentConfig):
     def load_sets(self) -> MNISTSets:
         "The training and test sets these fields describe (`data.mnist_sets`)."
         return mnist_sets(self.train_per_class, self.test_per_class, self.seed, self.split, self.data_root,
-                          verify=self.verify_checksums, num_classes=self.num_classes)
+                          verify=self.verify_checksums, num_classes=self.num_classes, dataset=self.dataset)
 
     def data_fields(self) -> dict:
         "The values of the `MNISTConfig` fields, to make another MNIST configuration that draws the same data."

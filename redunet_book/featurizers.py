@@ -22,8 +22,8 @@ from .vmcr2 import VariationalMCR2
 
 # %% auto #0
 __all__ = ['METHODS', 'OPTIMIZERS', 'VMCR2_TABLE2_PAPER', 'Normalize', 'mnist_featurizer', 'Training', 'train_featurizer',
-           'features_of', 'evaluate_featurizer', 'MNISTComparisonConfig', 'mnist_tensors', 'compare_on_mnist',
-           'run_vmcr2_mnist', 'comparison_from_record']
+           'features_of', 'evaluate_featurizer', 'MNISTComparisonConfig', 'mnist_tensors', 'fit_featurizer',
+           'compare_on_mnist', 'run_vmcr2_mnist', 'comparison_from_record']
 
 # %% ../nbs/10d_featurizers.ipynb #c005
 class Normalize(nn.Module):
@@ -212,6 +212,25 @@ def mnist_tensors(config: MNISTComparisonConfig,  # the settings (see `MNISTComp
     return dict(X_train=prep(sets.train_images), y_train=sets.train_labels.to(device), X_test=prep(sets.test_images),
                 y_test=sets.test_labels.to(device), description=sets.description)
 
+def fit_featurizer(config: MNISTComparisonConfig,  # the settings (see `MNISTComparisonConfig.preset`)
+                   method: str,  # 'ce', 'mcr2' or 'vmcr2'
+                   X_train: Tensor, y_train: Tensor,  # (N, 1, s, s) images and (N,) labels (`mnist_tensors`)
+                   eps_sq: Optional[float] = None,  # ε² of MCR² and V-MCR² (None: `config.eps_sq`)
+                  ) -> tuple[nn.Module, Training]:  # the trained Architecture 1, its `Training`
+    "Architecture 1 trained with `method` as `config` says: the same initial network and batch order for every method (the caller's random state kept)."
+    _check_config(config, MNISTComparisonConfig)
+    method = check_choice(method, "method", METHODS)
+    eps_sq = config.eps_sq if eps_sq is None else check_eps_sq(eps_sq)
+    k = config.num_classes
+    with torch.random.fork_rng():                                                # the caller's random state is kept
+        torch.manual_seed(config.seed)                                           # same initial network (and dropout draws)
+        net = mnist_featurizer(config.d, config.in_size).to(device=X_train.device, dtype=config.dtype)
+        trainer = VariationalMCR2(k, eps_sq, config.mu, config.atoms_per_class, latch_freq=config.latch_freq)
+        run = train_featurizer(net, X_train, y_train, method, k, config.steps, config.batch_size,
+                               config.lr_ce if method == "ce" else config.lr, config.optimizer, eps_sq, trainer,
+                               generator=make_generator(config.seed + 1))
+    return net, run
+
 def compare_on_mnist(config: MNISTComparisonConfig,  # the settings (see `MNISTComparisonConfig.preset`)
                      device=None,  # where to train (None: CUDA if available)
                     ) -> dict:  # data, n_train, n_test, and per method: history, evaluation, seconds, features
@@ -222,13 +241,7 @@ def compare_on_mnist(config: MNISTComparisonConfig,  # the settings (see `MNISTC
     Xtr, ytr = d["X_train"], d["y_train"]
     out = dict(data=d["description"], n_train=len(ytr), n_test=len(d["y_test"]))
     for method in METHODS:
-        with torch.random.fork_rng():                                            # the caller's random state is kept
-            torch.manual_seed(config.seed)                                       # same initial network (and dropout draws)
-            net = mnist_featurizer(config.d, config.in_size).to(device=device, dtype=config.dtype)
-            trainer = VariationalMCR2(k, config.eps_sq, config.mu, config.atoms_per_class, latch_freq=config.latch_freq)
-            run = train_featurizer(net, Xtr, ytr, method, k, config.steps, config.batch_size,
-                                   config.lr_ce if method == "ce" else config.lr, config.optimizer, config.eps_sq, trainer,
-                                   generator=make_generator(config.seed + 1))
+        net, run = fit_featurizer(config, method, Xtr, ytr)
         ev = evaluate_featurizer(net, Xtr, ytr, d["X_test"], d["y_test"], k, config.eps_sq, head=run.head)
         out[method] = dict(history=run.history, evaluation=ev, seconds=run.seconds,
                            train_features=features_of(net, Xtr).cpu(), train_labels=ytr.cpu())
