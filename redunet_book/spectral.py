@@ -321,24 +321,28 @@ class SpectralReduNet(LayerwiseNet):
                 f"half={self.half}, form={self.form!r}")
 
 # %% ../nbs/06_spectral_1d.ipynb #c031
+def _operators_of(stats):
+    "`spectral_operators` from this process's spectra (stats None), or the backend's all-reduced version (`distributed.fit`)."
+    return spectral_operators if stats is None else stats.spectral_operators
+
 @method_of(SpectralReduNet, "_start")
-def _start(self: SpectralReduNet, Z: Tensor, membership: Tensor, num_classes: Optional[int]) -> tuple:
+def _start(self: SpectralReduNet, Z: Tensor, membership: Tensor, num_classes: Optional[int], stats=None) -> tuple:
     "[ReduNet Algorithm 3], lines 1–6: the inputs checked once, on the sphere, to the spectral domain; the first operators give the first rates."
     Z, Pi, _ = _prepare_circ(Z, membership, self.eps_sq, num_classes)
     Z = normalize(Z.detach())
     shape = tuple(Z.shape[2:])
     w, T = spectral_weights(shape, self.half, Z.dtype, Z.device), math.prod(shape)
     V = to_spectral(Z, self.half)                                # line 2
-    ops = spectral_operators(V, Pi, self.eps_sq, w, T, self.form, operators=self.num_layers > 0)
+    ops = _operators_of(stats)(V, Pi, self.eps_sq, w, T, self.form, operators=self.num_layers > 0)
     return (V, ops, shape, w), Pi, torch.stack(ops.rates)
 
 @method_of(SpectralReduNet, "_grow")
-def _grow(self: SpectralReduNet, state: tuple, Pi: Tensor, last: bool) -> tuple:
+def _grow(self: SpectralReduNet, state: tuple, Pi: Tensor, last: bool, stats=None) -> tuple:
     "[ReduNet Algorithm 3], lines 6–20: the layer holding Ē(p), C̄ʲ(p) of the current spectra, every sample moved; the next operators and rates."
     V, ops, shape, w = state
     layer = SpectralReduLayer.from_operators(ops, shape, self.eta, self.lam, self.half)
     V_next = layer.step(V, Pi if self.train_update == "labels" else None)
-    ops = spectral_operators(V_next, Pi, self.eps_sq, w, math.prod(shape), self.form, operators=not last)
+    ops = _operators_of(stats)(V_next, Pi, self.eps_sq, w, math.prod(shape), self.form, operators=not last)
     return layer, (V_next, ops, shape, w), torch.stack(ops.rates)
 
 @method_of(SpectralReduNet, "_features")

@@ -13,8 +13,8 @@ from torch import Tensor, nn
 from .core import (check_bool, check_choice, check_dtype, check_eps_sq, check_features, check_int, check_positive, check_real,
                                 check_tensor, normalize)
 from .core import _normalize, method_of, release_freed_memory
-from .operators import _layer_operators
-from .rate import _prepare, _rates, class_slots
+from .operators import Operators, _layer_operators
+from .rate import Rates, _prepare, _rates, class_slots
 
 # %% auto #0
 __all__ = ['NONLINEARITIES', 'TRAIN_UPDATES', 'class_responses', 'soft_membership', 'softmax_residual', 'relu_residual',
@@ -103,13 +103,19 @@ class ReduLayer(nn.Module):
     def from_features(cls, Z: Tensor, Pi: Tensor, eps_sq: float, eta: float, lam: float,
                       nonlinearity: str = "softmax") -> "ReduLayer":
         "[ReduNet Algorithm 1], step 1: the layer whose operators E, Cʲ, γⱼ are computed from the features Z `(m, n)` and Π `(m, k)`."
-        m, n = Z.shape
-        layer = cls(n, Pi.shape[1], eta, lam, nonlinearity, Z.dtype, Z.device)
-        ops = _layer_operators(Z, Pi, eps_sq)                       # inputs checked by the caller (fit)
+        m, n = Z.shape                                             # inputs checked by the caller (fit)
+        return cls.from_operators(_layer_operators(Z, Pi, eps_sq), n / (m * eps_sq), eta, lam, nonlinearity)
+
+    @classmethod
+    def from_operators(cls, ops: Operators, alpha: float, eta: float, lam: float,
+                       nonlinearity: str = "softmax") -> "ReduLayer":
+        "The layer holding given operators E `(n, n)`, Cʲ `(k, n, n)`, γⱼ `(k,)` [ReduNet eqs. 12, 14–15] and α = n/(mε²) (e.g. from all-reduced statistics)."
+        k, n = ops.C.shape[:2]
+        layer = cls(n, k, eta, lam, nonlinearity, ops.E.dtype, ops.E.device)
         layer.E.copy_(ops.E)
         layer.C.copy_(ops.C)
         layer.gammas.copy_(ops.gammas)
-        layer.alpha.fill_(n / (m * eps_sq))
+        layer.alpha.fill_(alpha)
         return layer
 
     def increment(self, Z: Tensor, Pi: Optional[Tensor] = None) -> Tensor:
@@ -208,8 +214,14 @@ class LayerwiseNet(nn.Module):
             trim_memory: bool = False,  # after each layer, hand freed memory back to the OS (a lower peak, some time)
            ):
         "[ReduNet Algorithm 1] (3 for signals): per layer, the operators from the current training features, then the features moved; `history`."
+        return self._fit(Z, membership, num_classes, progress, trim_memory)
+
+    @torch.no_grad()
+    def _fit(self, Z: Tensor, membership: Tensor, num_classes: Optional[int], progress: bool = False,
+             trim_memory: bool = False, stats=None):
+        "`fit` with a statistics backend `stats` (None: this process's features; `distributed.fit` passes all-reduced ones)."
         history, self.layers = [], nn.ModuleList()
-        for layer, rates, state in self._construction(Z, membership, num_classes, progress, trim_memory):
+        for layer, rates, state in self._construction(Z, membership, num_classes, progress, trim_memory, stats):
             if layer is not None:
                 self.layers.append(layer)
             history.append(rates)
@@ -218,16 +230,16 @@ class LayerwiseNet(nn.Module):
         return self
 
     def _construction(self, Z: Tensor, membership: Tensor, num_classes: Optional[int], progress: bool = False,
-                      trim_memory: bool = False):
+                      trim_memory: bool = False, stats=None):
         "[ReduNet Algorithm 1] as a generator: `(None, rates, state)` at the input, then `(layer, rates, state)` for each layer kept."
-        state, Pi, rates = self._start(Z, membership, num_classes)     # the one check of the inputs
+        state, Pi, rates = self._start(Z, membership, num_classes, stats)   # the one check of the inputs
         steps, trim_memory = range(self.num_layers), check_bool(trim_memory, "trim_memory")
         if check_bool(progress, "progress"):
             from tqdm.auto import tqdm
             steps = tqdm(steps, desc=f"{type(self).__name__} layers")
         yield None, rates, state
         for ell in steps:
-            layer, moved, new_rates = self._grow(state, Pi, last=ell + 1 == self.num_layers)
+            layer, moved, new_rates = self._grow(state, Pi, ell + 1 == self.num_layers, stats)
             if self.min_gain is not None and float(new_rates[2] - rates[2]) < self.min_gain:
                 break                                              # diminishing returns: drop this layer
             state, rates = moved, new_rates
@@ -304,21 +316,35 @@ def _construct_and_map(self: LayerwiseNet,
 
 
 # %% ../nbs/04_vector_redunet.ipynb #c020
+class _LocalStatistics:
+    "Where a construction gets its operators and rates: this process's features alone (the default; `distributed.fit` passes all-reduced ones)."
+    @staticmethod
+    def operators(Z: Tensor, Pi: Tensor, eps_sq: float) -> tuple:
+        "E, Cʲ, γⱼ [ReduNet eqs. 12, 14–15] of checked features `(m, n)` and Π `(m, k)`, and α = n/(mε²)."
+        return _layer_operators(Z, Pi, eps_sq), Z.shape[1] / (Z.shape[0] * eps_sq)
+
+    @staticmethod
+    def rates(Z: Tensor, Pi: Tensor, eps_sq: float) -> Rates:
+        "R, Rᶜ, ΔR [ReduNet eqs. 7–9] of checked features."
+        return _rates(Z, Pi, eps_sq)
+
 @method_of(ReduNet, "_start")
-def _start(self: ReduNet, Z: Tensor, membership: Tensor, num_classes: Optional[int]) -> tuple:
+def _start(self: ReduNet, Z: Tensor, membership: Tensor, num_classes: Optional[int], stats=None) -> tuple:
     "[ReduNet Algorithm 1], line 1: the inputs checked once, Z₁ on the sphere; the state (Z_ℓ, Z_{ℓ−1}) (the second for [ReduNet eq. 28]), Π, the rates."
     Z, Pi, _ = _prepare(Z, membership, self.eps_sq, num_classes)
     Z = normalize(Z.detach())
-    return (Z, Z), Pi, torch.stack(_rates(Z, Pi, self.eps_sq))   # z₀ = z₁: no momentum at the first layer
+    stats = _LocalStatistics if stats is None else stats
+    return (Z, Z), Pi, torch.stack(stats.rates(Z, Pi, self.eps_sq))   # z₀ = z₁: no momentum at the first layer
 
 @method_of(ReduNet, "_grow")
-def _grow(self: ReduNet, state: tuple, Pi: Tensor, last: bool) -> tuple:
+def _grow(self: ReduNet, state: tuple, Pi: Tensor, last: bool, stats=None) -> tuple:
     "[ReduNet Algorithm 1], lines 2–11: E, Cʲ, γⱼ from the current ([ReduNet eq. 28]: extrapolated) features, every feature moved by [ReduNet eq. 27]."
     Z, Z_prev = state
+    stats = _LocalStatistics if stats is None else stats
     Q = self.lookahead(Z, Z_prev)                                  # Q = Z for the plain network
-    layer = ReduLayer.from_features(Q, Pi, self.eps_sq, self.eta, self.lam, self.nonlinearity)
+    layer = ReduLayer.from_operators(*stats.operators(Q, Pi, self.eps_sq), self.eta, self.lam, self.nonlinearity)
     Z_next = layer(Q, Pi if self.train_update == "labels" else None)
-    return layer, (Z_next, Z), torch.stack(_rates(Z_next, Pi, self.eps_sq))
+    return layer, (Z_next, Z), torch.stack(stats.rates(Z_next, Pi, self.eps_sq))
 
 @method_of(ReduNet, "_features")
 def _features(self: ReduNet, state: tuple) -> Tensor:
