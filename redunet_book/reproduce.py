@@ -27,6 +27,7 @@ from . import finetune as _finetune  # noqa: F401  registers table2
 from . import invariance as _invariance  # noqa: F401  registers rotation, translation, equivariance
 from . import featurizers as _featurizers  # noqa: F401  registers vmcr2-mnist (after them: the order of the chapters)
 from . import learned_features as _learned_features  # noqa: F401  registers feature-geometry, label-noise
+from . import crate_mnist as _crate_mnist  # noqa: F401  registers crate
 
 # %% auto #0
 __all__ = ['COMMIT_ENV', 'git_revision', 'device_description', 'run_metadata', 'parse_override', 'result_path', 'check_device',
