@@ -523,6 +523,8 @@ def example_gaps(runs: list,  # `sharded_example`'s results, by rank
 # %% ../nbs/08b_distributed.ipynb #d042a
 def main(argv: Optional[Sequence[str]] = None) -> int:
     "`python -m redunet_book.distributed` (spawns 2 gloo processes) or `torchrun --nproc_per_node=N -m redunet_book.distributed`: the DDP example, checked."
+    if argv is not None and (not isinstance(argv, (list, tuple)) or not all(isinstance(a, str) for a in argv)):
+        raise TypeError(f"argv must be a list of strings (or None for sys.argv), got {argv!r}")
     p = argparse.ArgumentParser(prog="python -m redunet_book.distributed", description="MCR² under DistributedDataParallel, "
                                 "checked against one process on all the data.")
     p.add_argument("--steps", type=int, default=5)

@@ -23,7 +23,7 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 MODULES = ["core", "fetch", "data", "viz", "rate", "gram", "theory", "cluster", "joint", "operators", "vector", "classify", "micl",
-           "circulant", "lifting", "scattering", "spectral", "vmcr2", "crate", "gaussians", "experiments", "invariance", "finetune", "featurizers",
+           "circulant", "lifting", "scattering", "spectral", "vmcr2", "crate", "distributed", "gaussians", "experiments", "invariance", "finetune", "featurizers",
            "learned_features", "reproduce"]
 OPTIONAL = {"gram"}          # may not exist yet: its rows and its part of the meta-test are skipped then
 
@@ -569,6 +569,29 @@ ROWS = [
     row("finetune.table2_data", lambda: E("finetune.table2_data")("table2"), T, "config"),
     row("finetune.run_table2", lambda: E("finetune.run_table2")(E("experiments.Table18Config")()), T, "config"),
     row("finetune.run_table2", lambda: E("finetune.run_table2")(E("finetune.Table2Config")(), keep="yes"), T, "keep"),
+
+    # distributed (no process group in this process: the one-process path, the same checks)
+    row("distributed.group_size", lambda: E("distributed.group_size")("world"), T, "group"),
+    row("distributed.sum_over_ranks", lambda: E("distributed.sum_over_ranks")([1.0]), T, "x"),
+    row("distributed.class_statistics", lambda: E("distributed.class_statistics")(Z().numpy(), y()), T, "Z_local"),
+    row("distributed.rate_terms", lambda: E("distributed.rate_terms")(Z(), y(), 0.0), V_, "eps_sq"),
+    row("distributed.rate_reduction", lambda: E("distributed.rate_reduction")(Z()[:, None], y(), 0.5), V_, "Z_local"),
+    row("distributed.rate_reduction", lambda: E("distributed.rate_reduction")(Z(), y(), 0.5, group="world"), T, "group"),
+    row("distributed.class_coding_rate", lambda: E("distributed.class_coding_rate")(Z(), y()[:-1], 0.5), V_, "membership"),
+    row("distributed.coding_rate", lambda: E("distributed.coding_rate")(Z().int(), 0.5), T, "Z_local"),
+    row("distributed.vmcr2_terms",
+        lambda: E("distributed.vmcr2_terms")(Z(), y(), torch.ones(3, 2, **f64), torch.ones(2, 2, **f64), 0.5), V_, "Gamma"),
+    row("distributed.fit", lambda: E("distributed.fit")("ReduNet", Z(), y()), T, "net"),
+    row("distributed.fit", lambda: E("distributed.fit")(E("vector.ReduNet")(1, 0.5, 0.5, 1.0), Z(), y(), progress=1), T, "progress"),
+    row("distributed.launch", lambda: E("distributed.launch")(E("distributed.ddp_example"), 0), V_, "world_size"),
+    row("distributed.launch", lambda: E("distributed.launch")("worker"), T, "worker"),
+    row("distributed.launch", lambda: E("distributed.launch")(E("distributed.ddp_example"), 2, timeout=0), V_, "timeout"),
+    row("distributed.ddp_example", lambda: E("distributed.ddp_example")(0, 2, steps=0), V_, "steps"),
+    row("distributed.single_process_example", lambda: E("distributed.single_process_example")(lr=0), V_, "lr"),
+    row("distributed.example_data", lambda: E("distributed.example_data")(m=2), V_, "m"),
+    row("distributed.sharded_example", lambda: E("distributed.sharded_example")(0, 1, m=2.5), T, "m"),
+    row("distributed.example_gaps", lambda: E("distributed.example_gaps")([], {}), T, "runs"),
+    row("distributed.main", lambda: E("distributed.main")("--steps"), T, "argv"),
 
     # reproduce
     row("featurizers.Normalize", lambda: E("featurizers.Normalize")()([[1.0]]), T, "x"),

@@ -25,6 +25,8 @@ CASES = {
                     ["speedup_vs_literal", "speedup_vs_fast", "dense_vs_literal"]),
     "bench_vector": (["--layers", "2", "--m", "40", "--n", "8", "--k", "2", "--threads", "1"],
                      ["seconds", "seconds_per_layer"], []),
+    "bench_distributed": (["--sizes", "60", "120", "--n", "6", "--k", "3", "--layers", "1", "--warmup", "0"],
+                          ["seconds_per_layer", "allreduce_ms", "plain_seconds_per_layer"], []),
     "bench_spectral": (["--data", "random", "--per-class", "1", "--channels", "2", "--e2e-channels", "2", "--layers", "1",
                         "--size", "6", "--kernel", "3", "--variants", "batched/half/woodbury", "--e2e-reps", "1",
                         "--threads", "1"],
