@@ -19,8 +19,8 @@ from .experiments import MNISTConfig, _check_config, register_experiment
 from .rate import logdet_scaled_gram
 
 # %% auto #0
-__all__ = ['ViT', 'parameter_count', 'train_classifier', 'accuracy_of', 'layer_measures', 'class_token_attention',
-           'CRATEMNISTConfig', 'crate_mnist_data', 'run_crate_mnist']
+__all__ = ['CRATE_PAPER_MODELS', 'ViT', 'parameter_count', 'train_classifier', 'accuracy_of', 'layer_measures',
+           'class_token_attention', 'CRATEMNISTConfig', 'crate_mnist_data', 'run_crate_mnist']
 
 # %% ../nbs/10f_crate_mnist.ipynb #c005
 class ViT(nn.Module):
@@ -149,6 +149,9 @@ def class_token_attention(model: CRATE,  # a CRATE model
     return torch.stack(maps, 1).reshape(images.shape[0], len(maps), -1, side, side)
 
 # %% ../nbs/10f_crate_mnist.ipynb #c010
+CRATE_PAPER_MODELS = dict(tiny=dict(dim=384, depth=12, heads=6), small=dict(dim=576, depth=12, heads=12),   # the official code's
+                          base=dict(dim=768, depth=12, heads=12), large=dict(dim=1024, depth=24, heads=16))   # sizes: 224 x 224, 16 x 16 patches
+
 @dataclass
 class CRATEMNISTConfig(MNISTConfig):
     "CRATE against a ViT of the same width, depth and heads, trained alike on MNIST; CRATE measured layer by layer [CRATE (Yu et al. 2023), §4 at MNIST scale]."
@@ -164,7 +167,7 @@ class CRATEMNISTConfig(MNISTConfig):
     lr: float = 1e-3  # AdamW's peak learning rate
     weight_decay: float = 0.05  # AdamW's weight decay
     eps_sq: float = 0.5  # ε² of the measured Rᶜ
-    attention_images: int = 4  # test images whose class-token attention the record keeps
+    attention_images: int = 4  # digits 0, 1, ... whose first test image's class-token attention the record keeps
 
     def __post_init__(self):
         "The checks of `MNISTConfig`; then the patch size divides 28 and the heads divide the width (ValueError naming the field)."
@@ -219,10 +222,11 @@ def run_crate_mnist(config: CRATEMNISTConfig, device=None) -> dict:
                    loss=[round(v, 5) for v in run["loss"]])
         if name == "crate":
             rec["layers"] = layer_measures(net, d["X_test"], config.eps_sq)
-            show = d["X_test"][:config.attention_images]
+            pick = torch.stack([(d["y_test"] == c).nonzero()[0, 0] for c in range(min(config.attention_images, config.num_classes))])
+            show = d["X_test"][pick]                                            # the first test image of digits 0, 1, ...
             rec["attention"] = [[[[round(float(v), 4) for v in row] for row in head] for head in img]
                                 for img in class_token_attention(net, show)[:, -1].cpu()]      # last layer: (images, K, h, w)
-            rec["attention_labels"] = d["y_test"][:config.attention_images].tolist()
+            rec["attention_labels"] = d["y_test"][pick].tolist()
             rec["attention_pixels"] = [[[round(float(v), 3) for v in row] for row in img[0]]
                                        for img in (show * d["std"] + d["mean"]).cpu()]
         out[name] = rec
