@@ -10,7 +10,8 @@ float64 data (unit-norm features, balanced labels, `_bench.problem`) and times, 
 
 - `distributed.fit` of a `--layers`-layer ReduNet; a layer's time is the slowest rank's wall time (after a
   barrier) divided by the number of layers;
-- one all-reduce of a buffer of the statistics' size, (k + 1)·n² + k float64 numbers: one layer's communication;
+- all-reduces of a buffer of the statistics' size, (k + 1)·n² + k float64 numbers, one layer's communication
+  (the mean of ROUNDS back to back, after the barrier);
 - with one process, also `ReduNet.fit` without the module (the plain one-process construction).
 
 The bytes are counted by wrapping torch.distributed's all_reduce and all_gather during one untimed fit: the
@@ -31,6 +32,9 @@ from _bench import LoadWatch, Spread, format_spread, machine, problem, spread_fi
 
 from redunet_book import distributed
 from redunet_book.vector import ReduNet
+
+
+ROUNDS = 20             # all-reduces timed back to back for one measurement of t_c (a barrier alone is as long as one)
 
 
 def _counting(fn, counts: dict, key: str):
@@ -60,7 +64,7 @@ def worker(rank: int, world_size: int, sizes: list, n: int, k: int, layers: int,
             dist.all_reduce, dist.all_gather = reduce, gather
         buffer = torch.zeros((k + 1) * n * n + k, dtype=torch.float64)
         runs = {"fit": lambda: distributed.fit(ReduNet(layers, 0.5, 0.5, 10.0), Zr, yr, num_classes=k),
-                "allreduce": lambda: dist.all_reduce(buffer)}
+                "allreduce": lambda: [dist.all_reduce(buffer) for _ in range(ROUNDS)]}
         if world_size == 1:
             runs["plain"] = lambda: ReduNet(layers, 0.5, 0.5, 10.0).fit(Zr, yr, num_classes=k)
         times = {key: [] for key in runs}
@@ -71,6 +75,7 @@ def worker(rank: int, world_size: int, sizes: list, n: int, k: int, layers: int,
                 fn()
                 if i >= warmup:
                     times[key].append(time.perf_counter() - t0)
+        times["allreduce"] = [t / ROUNDS for t in times["allreduce"]]   # one all-reduce: the mean of ROUNDS back to back
         slowest = torch.tensor([times[key] for key in runs], dtype=torch.float64)
         dist.all_reduce(slowest, op=dist.ReduceOp.MAX)             # a layer ends when the slowest rank is done
         out.append(dict(m=m, counts=counts, **{key: slowest[i].tolist() for i, key in enumerate(runs)}))

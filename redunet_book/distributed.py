@@ -33,7 +33,7 @@ __all__ = ['group_size', 'sum_over_ranks', 'Statistics', 'class_statistics', 'ra
            'coding_rate', 'vmcr2_terms', 'fit', 'free_port', 'launch', 'ddp_example', 'single_process_example',
            'example_data', 'sharded_example', 'example_gaps', 'main']
 
-# %% ../nbs/08b_distributed.ipynb #d011
+# %% ../nbs/08b_distributed.ipynb #d011p
 def _check_group(group) -> None:
     "`group` is None (the default group) or a torch.distributed ProcessGroup."
     if group is not None and not (dist.is_available() and isinstance(group, dist.ProcessGroup)):
@@ -44,12 +44,13 @@ def _active(group=None) -> bool:
     _check_group(group)
     return dist.is_available() and dist.is_initialized()
 
+# %% ../nbs/08b_distributed.ipynb #d011
 def group_size(group=None,  # a torch.distributed ProcessGroup, or None for the default group
               ) -> int:  # N, the number of ranks (1 with no process group)
     "The number of ranks N that share the data: the factor a loss of this module is multiplied by under DistributedDataParallel."
     return dist.get_world_size(group) if _active(group) else 1
 
-# %% ../nbs/08b_distributed.ipynb #d012
+# %% ../nbs/08b_distributed.ipynb #d012p
 class _SumOverRanks(torch.autograd.Function):
     "S = Σᵣ Sᵣ by one all-reduce; backward is the identity: every rank computes the same loss of S, so ∂L/∂Sᵣ = ∂L/∂S, with no communication."
     @staticmethod
@@ -62,6 +63,7 @@ class _SumOverRanks(torch.autograd.Function):
     def backward(ctx, grad: Tensor):
         return grad, None
 
+# %% ../nbs/08b_distributed.ipynb #d012
 def sum_over_ranks(x: Tensor,  # any shape, the same on every rank; this rank's part of a sum
                    group=None,  # a torch.distributed ProcessGroup, or None for the default group
                   ) -> Tensor:  # Σ over ranks of x, the same on every rank
@@ -125,6 +127,7 @@ class Statistics(NamedTuple):
     counts: Tensor  # (k,) tr(Πʲ)
     m: int  # the number of samples, all ranks together
 
+# %% ../nbs/08b_distributed.ipynb #d014p
 def _local_statistics(Z: Tensor, Pi: Tensor, whole: bool = True) -> tuple:
     "This shard's ZᵣᵀZᵣ `(n, n)` (if `whole`), ZᵣᵀΠʲᵣZᵣ `(k, n, n)` and tr(Πʲᵣ) `(k,)`, from the padded class rows (Π fixed) or the form linear in Π."
     X = None if (Pi.requires_grad and torch.is_grad_enabled()) else class_samples(Z, Pi)
@@ -164,7 +167,7 @@ def class_statistics(Z_local: Tensor,  # (m_r, n) this rank's features, rows are
     Z, Pi, m = _agree(Z_local, membership_local, num_classes, group)
     return Statistics(*_reduce(_local_statistics(Z, Pi), group), m)
 
-# %% ../nbs/08b_distributed.ipynb #d016
+# %% ../nbs/08b_distributed.ipynb #d016p
 def _rates_of(st: Statistics, eps_sq: float) -> Rates:
     "R, Rᶜ, ΔR [ReduNet eqs. 7–9] from summed statistics, by the kernel's factors of I + αZᵀZ and I + αⱼZᵀΠʲZ."
     coef = _coefficients_of(st, st.class_grams.shape[-1], eps_sq)
@@ -172,6 +175,7 @@ def _rates_of(st: Statistics, eps_sq: float) -> Rates:
     Rc = (coef.gammas / 2 * logdet(factor_matrix(st.class_grams, coef.alphas))).sum()
     return Rates(R, Rc, R - Rc)
 
+# %% ../nbs/08b_distributed.ipynb #d016
 def rate_terms(Z_local: Tensor,  # (m_r, n) this rank's features, rows are samples (m_r = 0 allowed)
                membership_local: Tensor,  # this rank's labels (m_r,) or soft rows (m_r, k)
                eps_sq: float,  # ε², the squared distortion
@@ -217,7 +221,7 @@ def coding_rate(Z_local: Tensor,  # (m_r, n) this rank's features (m_r = 0 allow
     alpha = check_alpha(Z.shape[1] / (m * eps_sq), Z.dtype)
     return 0.5 * logdet(factor_matrix(sum_over_ranks(Z.mT @ Z, group), alpha))
 
-# %% ../nbs/08b_distributed.ipynb #d029
+# %% ../nbs/08b_distributed.ipynb #d029p
 def _penalty_of(st: Statistics, Gamma: Tensor, A: Tensor) -> Tensor:
     "M = Σⱼ (1/γⱼ)‖ZΠⱼZᵀ − ΓDiag(Aⱼ)Γᵀ‖²_F [V-MCR² eq. 7] from the summed class statistics (1/γⱼ = m/tr(Πʲ), 0 if empty)."
     tr = st.counts
@@ -225,6 +229,7 @@ def _penalty_of(st: Statistics, Gamma: Tensor, A: Tensor) -> Tensor:
     fit = torch.einsum("dl,lj,el->jde", Gamma, A, Gamma)                      # (k, d, d) Γ Diag(Aⱼ) Γᵀ
     return (w * (st.class_grams - fit).square().sum((-2, -1))).sum()
 
+# %% ../nbs/08b_distributed.ipynb #d029
 def vmcr2_terms(Z_local: Tensor,  # (m_r, d) this rank's features, rows are samples (m_r = 0 allowed)
                 membership_local: Tensor,  # this rank's labels (m_r,) or soft rows (m_r, k)
                 Gamma: Tensor,  # (d, q) dictionary Γ, the same on every rank
@@ -309,13 +314,14 @@ def fit(net: LayerwiseNet,  # a ReduNet or SpectralReduNet (its settings are use
     Z, Pi, m = _agree(Z_local, membership_local, num_classes, group, ndim=ndim, min_samples=1)
     return net._fit(Z, Pi, Pi.shape[1], progress, stats=_Reduced(group, m))
 
-# %% ../nbs/08b_distributed.ipynb #d034
+# %% ../nbs/08b_distributed.ipynb #d034f
 def free_port() -> int:
     "A TCP port on 127.0.0.1 that was free a moment ago (for `init_method='tcp://127.0.0.1:<port>'`)."
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
+# %% ../nbs/08b_distributed.ipynb #d034p
 def _bootstrap(rank: int, world_size: int, port: int, timeout: float, threads: int, worker: Callable, args: tuple, queue) -> None:
     "One spawned rank: join the gloo group on 127.0.0.1, run `worker(rank, world_size, *args)`, send back its result (torch.save bytes) or its traceback."
     torch.set_num_threads(threads)
@@ -331,6 +337,7 @@ def _bootstrap(rank: int, world_size: int, port: int, timeout: float, threads: i
         if dist.is_initialized():
             dist.destroy_process_group()
 
+# %% ../nbs/08b_distributed.ipynb #d034
 def launch(worker: Callable,  # worker(rank, world_size, *args) -> a picklable result; a module-level function (imported by each rank)
            world_size: int = 2,  # N, the number of processes
            args: tuple = (),  # further arguments of `worker`
@@ -350,19 +357,24 @@ def launch(worker: Callable,  # worker(rank, world_size, *args) -> a picklable r
              for r in range(world_size)]
     for p in procs:
         p.start()
-    results, failures, deadline = {}, {}, time.monotonic() + timeout
+    results, failures, deadline, grace = {}, {}, time.monotonic() + timeout, None
     try:
         while len(results) + len(failures) < world_size:
-            wait = deadline - time.monotonic()
-            if failures:                                                     # the others may wait on the failed rank
-                wait = min(wait, 2.0)
-            if wait <= 0:
+            now = time.monotonic()
+            end = deadline if grace is None else min(deadline, grace)     # after a failure, the others get 2 s
+            if now >= end:
                 break
             try:
-                rank, ok, payload = queue.get(timeout=wait)
-            except Exception:                                                # queue.Empty: out of time
-                break
+                rank, ok, payload = queue.get(timeout=min(end - now, 0.5))
+            except Exception:                                                # queue.Empty: look for ranks that died silently
+                for r, p in enumerate(procs):
+                    if p.exitcode is not None and r not in results and r not in failures:
+                        failures[r] = f"exited with code {p.exitcode} before reporting (see its standard error)"
+                        grace = grace or time.monotonic() + 2.0
+                continue
             (results if ok else failures)[rank] = payload
+            if not ok:
+                grace = grace or time.monotonic() + 2.0
     finally:
         for p in procs:
             p.join(timeout=1.0)
@@ -377,7 +389,7 @@ def launch(worker: Callable,  # worker(rank, world_size, *args) -> a picklable r
         raise TimeoutError(f"rank(s) {missing} of {world_size} did not finish within timeout={timeout:g} s (a hung collective?)")
     return [torch.load(io.BytesIO(results[r]), weights_only=False) for r in range(world_size)]
 
-# %% ../nbs/08b_distributed.ipynb #d035a
+# %% ../nbs/08b_distributed.ipynb #d035p
 def _demo_data(m: int, seed: int = 0) -> tuple:
     "Three noisy classes in ℝ⁸ (float64), the same on every rank: inputs (m, 8) and labels (m,)."
     g = torch.Generator().manual_seed(seed)
@@ -401,6 +413,7 @@ def _demo_shard(m: int, rank: int, world_size: int) -> slice:
     start = rank * base + min(rank, extra)
     return slice(start, start + base + (rank < extra))
 
+# %% ../nbs/08b_distributed.ipynb #d035a
 def ddp_example(rank: int,  # this process's rank
                 world_size: int,  # N
                 steps: int = 5,  # SGD steps
