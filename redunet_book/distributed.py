@@ -82,11 +82,13 @@ def _local_inputs(Z_local, membership_local, num_classes, ndim, min_samples) -> 
     Pi = membership_matrix(membership_local, Z.shape[0], num_classes, dtype=Z.dtype, device=Z.device)
     return Z, Pi
 
-def _agree(Z_local, membership_local, num_classes, group, ndim=2, min_samples: int = 0) -> tuple:
-    "Check this rank's inputs, then agree with every rank (one all_gather of 10 integers) on k, the feature shape and dtype; all ranks raise alike."
+def _agree(Z_local, membership_local, num_classes, group, ndim=2, min_samples: int = 0, check: Optional[Callable] = None) -> tuple:
+    "Check this rank's inputs (and `check(Z, Π)`), then agree with every rank (one all_gather of 10 integers) on k, the feature shape and dtype; all ranks raise alike."
     error, Z, Pi = None, None, None
     try:
         Z, Pi = _local_inputs(Z_local, membership_local, num_classes, ndim, min_samples)
+        if check is not None:                                                 # the other arguments, checked before any rank waits
+            check(Z, Pi)
     except (TypeError, ValueError) as err:
         error = err
     device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend(group) == "nccl" else torch.device("cpu")
@@ -185,9 +187,8 @@ def rate_terms(Z_local: Tensor,  # (m_r, n) this rank's features, rows are sampl
     "R [ReduNet eq. 7], Rᶜ [ReduNet eq. 8] and ΔR [ReduNet eq. 9] of all ranks' samples together, from one all-reduce of the statistics."
     if not _active(group):
         return _rates(*_prepare(check_features(Z_local, "Z_local"), membership_local, eps_sq, num_classes))
-    eps_sq = check_eps_sq(eps_sq)
-    Z, Pi, m = _agree(Z_local, membership_local, num_classes, group)
-    check_alpha(Z.shape[1] / (m * eps_sq), Z.dtype)
+    Z, Pi, m = _agree(Z_local, membership_local, num_classes, group, check=lambda Z, Pi: check_eps_sq(eps_sq))
+    check_alpha(Z.shape[1] / (m * eps_sq), Z.dtype)                         # the same on every rank
     return _rates_of(Statistics(*_reduce(_local_statistics(Z, Pi), group), m), eps_sq)
 
 def rate_reduction(Z_local: Tensor,  # (m_r, n) this rank's features, rows are samples (m_r = 0 allowed)
@@ -215,9 +216,8 @@ def coding_rate(Z_local: Tensor,  # (m_r, n) this rank's features (m_r = 0 allow
     "The coding rate R [ReduNet eq. 7] of all ranks' samples together (one all-reduce of ZᵀZ)."
     if not _active(group):
         return _coding_rate(check_features(Z_local, "Z_local"), eps_sq)
-    eps_sq = check_eps_sq(eps_sq)
     ones = torch.zeros(Z_local.shape[0] if isinstance(Z_local, Tensor) and Z_local.ndim else 0, dtype=torch.int64)
-    Z, _, m = _agree(Z_local, ones, 1, group)
+    Z, _, m = _agree(Z_local, ones, 1, group, check=lambda Z, Pi: check_eps_sq(eps_sq))
     alpha = check_alpha(Z.shape[1] / (m * eps_sq), Z.dtype)
     return 0.5 * logdet(factor_matrix(sum_over_ranks(Z.mT @ Z, group), alpha))
 
@@ -242,10 +242,11 @@ def vmcr2_terms(Z_local: Tensor,  # (m_r, d) this rank's features, rows are samp
     "The V-MCR² objective Rᵛ − Rᶜᵥ − μ/(2m)·M [V-MCR² eq. 7] of all ranks' samples together (one all-reduce of ZᵀΠⱼZ and tr(Πⱼ))."
     if not _active(group):
         return _terms(*_vprepare(check_features(Z_local, "Z_local"), membership_local, Gamma, A, eps_sq, mu, num_classes))
-    eps_sq, mu = check_eps_sq(eps_sq), check_positive(mu, "mu")
-    Z, Pi, m = _agree(Z_local, membership_local, num_classes, group)
-    _check_params(Gamma, A, Z.shape[1], Pi.shape[1])
-    _check_scale(Z)
+    if num_classes is None and isinstance(A, Tensor) and A.ndim == 2:
+        num_classes = A.shape[1]                                              # k is A's width (a class may be absent from a shard)
+    def check(Z, Pi):
+        check_eps_sq(eps_sq), check_positive(mu, "mu"), _check_params(Gamma, A, Z.shape[1], Pi.shape[1]), _check_scale(Z)
+    Z, Pi, m = _agree(Z_local, membership_local, num_classes, group, check=check)
     Gamma, A = Gamma.to(Z), A.to(Z)
     _, G, counts = _local_statistics(Z, Pi, whole=False)
     st = Statistics(None, *_reduce([G, counts], group), m)
@@ -305,13 +306,15 @@ def fit(net: LayerwiseNet,  # a ReduNet or SpectralReduNet (its settings are use
         progress: bool = False,  # a tqdm progress bar over the layers
        ) -> LayerwiseNet:  # `net`, fitted: the same layers on every rank, `train_features_` this rank's shard
     "[ReduNet Algorithm 1] (3 for signals) on sharded data: each layer's operators from all-reduced statistics, every shard moved by them."
-    if not isinstance(net, (ReduNet, SpectralReduNet)):
-        raise TypeError(f"net must be a ReduNet or a SpectralReduNet, got {type(net).__name__}")
-    check_bool(progress, "progress")
+    def check(Z=None, Pi=None):
+        if not isinstance(net, (ReduNet, SpectralReduNet)):
+            raise TypeError(f"net must be a ReduNet or a SpectralReduNet, got {type(net).__name__}")
+        check_bool(progress, "progress")
     if not _active(group):
+        check()
         return net.fit(Z_local, membership_local, num_classes, progress=progress)
     ndim = 2 if isinstance(net, ReduNet) else (3, 4)
-    Z, Pi, m = _agree(Z_local, membership_local, num_classes, group, ndim=ndim, min_samples=1)
+    Z, Pi, m = _agree(Z_local, membership_local, num_classes, group, ndim=ndim, min_samples=1, check=check)
     return net._fit(Z, Pi, Pi.shape[1], progress, stats=_Reduced(group, m))
 
 # %% ../nbs/08b_distributed.ipynb #d034f

@@ -101,14 +101,17 @@ def test_bad_input_on_one_rank_stops_every_rank():
     (t0, m0), (t1, m1) = runs[0]["float labels"], runs[1]["float labels"]
     assert t1 == "TypeError" and "membership" in m1
     assert t0 == "ValueError" and "rank(s) [1]" in m0
-    for case in ("feature sizes", "soft widths", "empty everywhere", "empty shard in fit"):
+    for case in ("feature sizes", "soft widths", "empty everywhere", "empty shard in fit", "V-MCR² dictionary", "eps_sq"):
         assert {r[case][0] for r in runs} == {"ValueError"}, (case, runs)
     assert "feature shape" in runs[0]["feature sizes"][1] and "columns" in runs[0]["soft widths"][1]
+    assert "Gamma" in runs[1]["V-MCR² dictionary"][1] and "rank(s) [1]" in runs[0]["V-MCR² dictionary"][1]
+    assert "eps_sq" in runs[0]["eps_sq"][1] and "rank(s) [0]" in runs[1]["eps_sq"][1]
 
 
 def _bad_on_one_rank(rank, world_size):
     "Each case: (exception type, message) on this rank; the cases in sequence show that no rank was left waiting."
-    Z = D.example_data()["Z"][D._demo_shard(47, rank, world_size)]
+    d = D.example_data()
+    Z = d["Z"][D._demo_shard(47, rank, world_size)]
     y = torch.zeros(len(Z), dtype=torch.int64)
     cases = {
         "float labels": lambda: D.rate_reduction(Z, y.double() if rank == 1 else y, 0.5),
@@ -116,6 +119,8 @@ def _bad_on_one_rank(rank, world_size):
         "soft widths": lambda: D.rate_reduction(Z, torch.full((len(Z), 2 + rank), 1 / (2 + rank), dtype=Z.dtype), 0.5),
         "empty everywhere": lambda: D.rate_reduction(Z[:0], y[:0], 0.5),
         "empty shard in fit": lambda: D.fit(vector.ReduNet(1, 0.5, 0.5, 10.0), Z[:0] if rank == 0 else Z, y[:0] if rank == 0 else y),
+        "V-MCR² dictionary": lambda: D.vmcr2_terms(Z, y, d["Gamma"][:3] if rank == 1 else d["Gamma"], d["A"], 0.5),
+        "eps_sq": lambda: D.rate_reduction(Z, y, 0.0 if rank == 0 else 0.5),
     }
     out = {}
     for name, call in cases.items():
