@@ -187,3 +187,15 @@ def test_command_line(how):
     done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=TIMEOUT)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "on 2 ranks" in done.stdout and "largest parameter difference after 2 steps" in done.stdout
+
+
+def test_layer_from_operators_is_from_features():
+    "The refactor of chapter 04: `ReduLayer.from_operators` with the operators of Z is `ReduLayer.from_features(Z)`."
+    from redunet_book.operators import gradient_operators
+    d = D.example_data()
+    Z, y = d["Z"], d["labels"]
+    Pi = torch.nn.functional.one_hot(y).double()
+    a = vector.ReduLayer.from_features(Z, Pi, 0.5, 0.5, 10.0, "relu")
+    b = vector.ReduLayer.from_operators(gradient_operators(Z, y, 0.5), 6 / (47 * 0.5), 0.5, 10.0, "relu")
+    assert all(torch.equal(u, v) for u, v in zip(a.state_dict().values(), b.state_dict().values()))
+    assert torch.equal(a(Z), b(Z))
