@@ -23,7 +23,7 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 MODULES = ["core", "fetch", "data", "viz", "rate", "gram", "theory", "cluster", "joint", "operators", "vector", "classify", "micl",
-           "circulant", "lifting", "scattering", "spectral", "vmcr2", "crate", "distributed", "gaussians", "experiments", "invariance", "finetune", "featurizers",
+           "circulant", "lifting", "scattering", "spectral", "vmcr2", "crate", "distributed", "gaussians", "experiments", "invariance", "finetune", "featurizers", "crate_mnist",
            "learned_features", "reproduce"]
 OPTIONAL = {"gram"}          # may not exist yet: its rows and its part of the meta-test are skipped then
 
@@ -670,6 +670,22 @@ ROWS = [
     row("crate.CRATE", lambda: E("crate.CRATE")(28, 7, 1, 10, 16, 2.5, 2), T, "depth"),
     row("crate.CRATE", lambda: E("crate.CRATE")(8, 4, 1, 3, 8, 1, 2)(torch.zeros(2, 1, 6, 6)), V_, "images"),
     row("crate.CRATE", lambda: E("crate.CRATE")(8, 4, 1, 3, 8, 1, 2)(torch.zeros(2, 1, 8, 8, **f64)), T, "images"),
+    # crate_mnist
+    row("crate_mnist.ViT", lambda: E("crate_mnist.ViT")(28, 7, 1, 10, 10, 2, 4), V_, "heads"),
+    row("crate_mnist.ViT", lambda: E("crate_mnist.ViT")(8, 4, 1, 3, 8, 1, 2)(torch.zeros(2, 1, 6, 6)), V_, "images"),
+    row("crate_mnist.parameter_count", lambda: E("crate_mnist.parameter_count")(None), T, "model"),
+    row("crate_mnist.train_classifier", lambda: E("crate_mnist.train_classifier")(nn.Flatten(), torch.zeros(4, 2), y()[:4], 1, lr=0.0), V_, "lr"),
+    row("crate_mnist.train_classifier", lambda: E("crate_mnist.train_classifier")(None, torch.zeros(4, 2), y()[:4], 1), T, "model"),
+    row("crate_mnist.accuracy_of", lambda: E("crate_mnist.accuracy_of")(nn.Flatten(), torch.zeros(4, 2), y()[:4], batch_size=0), V_, "batch_size"),
+    row("crate_mnist.layer_measures", lambda: E("crate_mnist.layer_measures")(nn.Flatten(), torch.zeros(2, 1, 8, 8)), T, "model"),
+    row("crate_mnist.layer_measures",
+        lambda: E("crate_mnist.layer_measures")(E("crate.CRATE")(8, 4, 1, 3, 8, 1, 2), torch.zeros(2, 1, 8, 8), eps_sq=0.0), V_, "eps_sq"),
+    row("crate_mnist.class_token_attention", lambda: E("crate_mnist.class_token_attention")(None, torch.zeros(2, 1, 8, 8)), T, "model"),
+    row("crate_mnist.CRATEMNISTConfig", lambda: E("crate_mnist.CRATEMNISTConfig")(patch_size=5), V_, "patch_size"),
+    row("crate_mnist.CRATEMNISTConfig", lambda: E("crate_mnist.CRATEMNISTConfig")(dim=10, heads=4), V_, "heads"),
+    row("crate_mnist.CRATEMNISTConfig", lambda: E("crate_mnist.CRATEMNISTConfig")(epochs=1.5), T, "epochs"),
+    row("crate_mnist.crate_mnist_data", lambda: E("crate_mnist.crate_mnist_data")({}), T, "config"),
+    row("crate_mnist.run_crate_mnist", lambda: E("crate_mnist.run_crate_mnist")(E("experiments.Table18Config")()), T, "config"),
     row("reproduce.git_revision", lambda: E("reproduce.git_revision")(5), T, "path"),
     row("reproduce.device_description", lambda: E("reproduce.device_description")("gpu0"), V_, "device"),
     row("reproduce.run_metadata", lambda: E("reproduce.run_metadata")(3.5), T, "device"),

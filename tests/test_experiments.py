@@ -310,7 +310,7 @@ def test_every_mnist_experiment_derives_from_the_one_base():
     "One configuration base for the MNIST experiments: the data fields have one name, one type and one default place."
     mnist = {name for name, e in EXPERIMENTS.items() if issubclass(e.config_class, MNISTConfig)}
     assert mnist == {"table18", "rotation", "translation", "equivariance", "table2", "vmcr2-mnist", "slides-rotation01",
-                     "slides-translation", "micl", "scattering"}
+                     "slides-translation", "micl", "scattering", "crate"}
     for name in mnist:
         for scale in ("book", "paper"):
             cfg = EXPERIMENTS[name].config_class.preset(scale)
@@ -369,6 +369,8 @@ TINY_MNIST = {
     "scattering": dict(train_per_class=3, test_per_class=2, scales=(3,), angles=(2,), layers=(1,), num_components=2),
     "micl": dict(train_per_class=3, test_per_class=2, num_layers=1, validation_per_class=1, compression_eps_sq_grid=(0.5,),
                  num_components_grid=(1, 2), subspace_train_per_class=(2,), subspace_draws=1, subspace_test_per_class=4),
+    "crate": dict(train_per_class=3, test_per_class=2, patch_size=14, dim=8, depth=2, heads=2, epochs=1, batch_size=8,
+                  attention_images=2),
 }
 
 

@@ -536,7 +536,7 @@ def test_pages_workflow():
 # --- The hidden first cell of every chapter: Colab / Binder install ---------------------------------
 
 # Chapters that read MNIST (they also provision it in their first cell, where the package was missing).
-MNIST_CHAPTERS = {"04b_compression_classifier", "05b_scattering", "08_vmcr2", "10_experiments", "10b_invariance", "10c_finetune", "10d_featurizers",
+MNIST_CHAPTERS = {"04b_compression_classifier", "05b_scattering", "08_vmcr2", "10_experiments", "10b_invariance", "10c_finetune", "10d_featurizers", "10f_crate_mnist",
                   "11_reproduce", "12_report"}
 # 00_fetch and 00a_data read MNIST only in demos with a documented fallback (fake files, scikit-learn digits).
 READS_MNIST = re.compile(r"\b(load_mnist|mnist_sets|mnist_vectors|mnist_tensors|compare_on_mnist|invariance_data|"
