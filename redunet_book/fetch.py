@@ -107,8 +107,8 @@ def _digest_ok(path: Path, name: str, dataset: str) -> bool:
 
 def verified(path, dataset: str = "mnist") -> bool:
     "Whether the file at `path` exists and has the pinned digest of its name."
-    path = Path(_check_path(path, "path"))
-    return path.is_file() and _digest_ok(path, path.name, check_dataset(dataset))
+    path, dataset = Path(_check_path(path, "path")), check_dataset(dataset)
+    return path.is_file() and _digest_ok(path, path.name, dataset)
 
 # %% ../nbs/00_fetch.ipynb #c008
 def cache_folder() -> Path:

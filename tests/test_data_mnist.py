@@ -262,3 +262,17 @@ def test_mnist_sets_protocols(tmp_path, fake_split):
     assert mnist_sets(1, 1, split="test", root=tmp_path, verify=False).protocol == "test"   # forced
     with pytest.raises(ValueError, match="split must be one of"):
         mnist_sets(1, split="both", root=tmp_path)
+
+
+@pytest.mark.skipif(find_mnist("test", dataset="fashion-mnist") is None or find_mnist("train", dataset="fashion-mnist") is None,
+                    reason="Fashion-MNIST is not provisioned: run `make data`")
+def test_real_fashion_mnist_and_its_official_split():
+    X, y = load_mnist(split="test", dataset="fashion-mnist")
+    assert X.shape == (10000, 28, 28) and torch.equal(torch.bincount(y), torch.full((10,), 1000))
+    Xtr, ytr = load_mnist(split="train", dataset="fashion-mnist")
+    assert Xtr.shape == (60000, 28, 28) and torch.equal(torch.bincount(ytr), torch.full((10,), 6000))
+    assert not torch.equal(X[:100], load_mnist(split="test")[0][:100])        # not MNIST's digits
+    sets = mnist_sets(5, 3, seed=1, dataset="fashion-mnist")
+    assert sets.protocol == "official" and sets.description.startswith("Fashion-MNIST official splits")
+    with pytest.raises(ValueError, match="dataset"):
+        mnist_sets(5, 3, dataset="fashion")

@@ -310,7 +310,7 @@ def test_every_mnist_experiment_derives_from_the_one_base():
     "One configuration base for the MNIST experiments: the data fields have one name, one type and one default place."
     mnist = {name for name, e in EXPERIMENTS.items() if issubclass(e.config_class, MNISTConfig)}
     assert mnist == {"table18", "rotation", "translation", "equivariance", "table2", "vmcr2-mnist", "slides-rotation01",
-                     "slides-translation", "micl", "scattering", "crate"}
+                     "slides-translation", "micl", "scattering", "feature-geometry", "label-noise", "crate"}
     for name in mnist:
         for scale in ("book", "paper"):
             cfg = EXPERIMENTS[name].config_class.preset(scale)
@@ -367,6 +367,10 @@ TINY_MNIST = {
     "slides-translation": dict(train_per_class=2, test_per_class=1, channels_grid=(4,), kernel_size=3, num_layers=1, stride=14,
                                plain_layers=1, checkpoints=(0,)),
     "scattering": dict(train_per_class=3, test_per_class=2, scales=(3,), angles=(2,), layers=(1,), num_components=2),
+    "feature-geometry": dict(train_per_class=3, test_per_class=2, steps=2, d=16, atoms_per_class=2, gram_per_class=2, components=2,
+                             per_component=2),
+    "label-noise": dict(train_per_class=3, test_per_class=2, steps=2, d=16, atoms_per_class=2, noise_ratios=(0.0, 0.5),
+                        eps_sq_study=(1.0,)),
     "micl": dict(train_per_class=3, test_per_class=2, num_layers=1, validation_per_class=1, compression_eps_sq_grid=(0.5,),
                  num_components_grid=(1, 2), subspace_train_per_class=(2,), subspace_draws=1, subspace_test_per_class=4),
     "crate": dict(train_per_class=3, test_per_class=2, patch_size=14, dim=8, depth=2, heads=2, epochs=1, batch_size=8,
@@ -394,6 +398,15 @@ def test_no_experiment_assumes_ten_classes(tmp_path, name):
         assert all(r[m]["evaluation"]["components"] == 16 // 3 and len(r[m]["gram"]) == 6 for m in ("ce", "mcr2", "vmcr2"))
     if name in ("rotation", "translation"):
         assert r["rows"][0]["train_acc"] == 1.0 and r["rows"][0]["cos_pairs"] > 0
+    if name == "feature-geometry":
+        for m in ("ce", "mcr2", "vmcr2"):
+            assert len(r[m]["class_rank"]) == 3 and len(r[m]["subspace_cos"]) == 3 and len(r[m]["gram"]) == 6
+            assert [len(r[m]["principal_images"]), len(r[m]["principal_images"][0]), len(r[m]["principal_images"][0][0])] == [3, 2, 2]
+    if name == "label-noise":
+        assert [(row["ratio"], row["method"], row["eps_sq"]) for row in r["rows"]] == [
+            (q, m, e) for q in (0.0, 0.5) for m, e in (("ce", 0.5), ("mcr2", 0.5), ("vmcr2", 0.5), ("mcr2", 1.0))]
+        assert all(row["redrawn"] == (4 if row["ratio"] else 0) and row["wrong"] <= row["redrawn"] for row in r["rows"])
+        assert all(("head_accuracy" in row) == (row["method"] == "ce") for row in r["rows"])
     if name == "micl":
         assert r["n_fit"] + r["n_validation"] == r["n_train"] and r["n_validation"] == 3
         assert all(r[part][rule]["chosen"] in r[part][rule]["grid"] for part in ("raw", "redunet")

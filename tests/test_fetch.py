@@ -161,3 +161,92 @@ def test_make_data_with_offline_mirror_variable(tmp_path):
     assert r.returncode == 0, r.stderr
     cache = tmp_path / "cache" / "redunet_book" / "mnist"
     assert sorted(p.name for p in cache.iterdir()) == sorted(f"{b}.gz" for b in MNIST_FILES["test"])
+
+
+# Fashion-MNIST (issue 17): its own folder, decompressed digests, Debian's package as the local source.
+def fake_fashion(folder: Path, monkeypatch, compress: bool = True) -> None:
+    "Four fake Fashion-MNIST files in `folder`, whose decompressed digests are declared the pinned ones for the test."
+    import gzip
+    import hashlib
+    folder.mkdir(parents=True, exist_ok=True)
+    for split in ("train", "test"):
+        for base in MNIST_FILES[split]:
+            data = f"fashion {base}".encode()
+            (folder / (base + (".gz" if compress else ""))).write_bytes(gzip.compress(data) if compress else data)
+            monkeypatch.setitem(fetch.FASHION_SHA256, base, hashlib.sha256(data).hexdigest())
+
+
+def test_fashion_folders_are_apart_from_mnist(isolated, tmp_path, monkeypatch):
+    assert fetch.mnist_folders(dataset="fashion-mnist") == [isolated.parent / "fashion-mnist"]      # the cache's sibling
+    assert fetch.mnist_folders(tmp_path / "d", dataset="fashion-mnist") == [tmp_path / "d" / "fashion-mnist"]
+    monkeypatch.setenv("REDUNET_DATA", str(tmp_path / "env"))
+    assert fetch.data_folder(dataset="fashion-mnist") == tmp_path / "env" / "fashion-mnist"
+    with pytest.raises(ValueError, match="dataset"):
+        fetch.find_mnist("test", dataset="cifar10")
+
+
+@pytest.mark.parametrize("compress", [True, False])
+def test_fashion_digest_is_of_the_decompressed_file(tmp_path, monkeypatch, compress):
+    fake_fashion(tmp_path / "src", monkeypatch, compress)
+    name = "t10k-images-idx3-ubyte" + (".gz" if compress else "")
+    assert fetch.verified(tmp_path / "src" / name, "fashion-mnist")
+    assert not fetch.verified(tmp_path / "src" / name)                          # not an MNIST file
+    import gzip
+    (tmp_path / "src" / name).write_bytes(gzip.compress(b"other") if compress else b"other")
+    assert not fetch.verified(tmp_path / "src" / name, "fashion-mnist")
+    (tmp_path / "src" / "t10k-labels-idx1-ubyte.gz").write_bytes(b"not gzip")
+    assert not fetch.verified(tmp_path / "src" / "t10k-labels-idx1-ubyte.gz", "fashion-mnist")
+
+
+def test_fashion_copied_from_debian_folder_before_any_download(isolated, tmp_path, monkeypatch):
+    fake_fashion(tmp_path / "debian", monkeypatch)
+    monkeypatch.setattr(fetch, "DEBIAN_FASHION", str(tmp_path / "debian"))
+    monkeypatch.setattr(fetch.urllib.request, "urlopen", lambda *a, **k: pytest.fail("no download expected"))
+    for split in ("train", "test"):
+        where = ensure_mnist(split, dataset="fashion-mnist")
+        assert where == isolated.parent / "fashion-mnist" and find_mnist(split, dataset="fashion-mnist") is not None
+    assert find_mnist("test") is None                                          # MNIST's folder is untouched
+
+
+def test_fashion_downloaded_and_checked_when_no_debian_folder(isolated, tmp_path, monkeypatch):
+    fake_fashion(tmp_path / "server", monkeypatch)
+    monkeypatch.setattr(fetch, "DEBIAN_FASHION", str(tmp_path / "none"))
+    seen = []
+
+    def serve(url, timeout):
+        seen.append(url)
+        return Resp((tmp_path / "server" / url.rsplit("/", 1)[1]).read_bytes())
+    monkeypatch.setattr(fetch.urllib.request, "urlopen", serve)
+    ensure_mnist("test", dataset="fashion-mnist")
+    assert all(u.startswith(fetch.FASHION_MIRRORS[0]) for u in seen) and len(seen) == 2
+    monkeypatch.setitem(fetch.FASHION_SHA256, "train-images-idx3-ubyte", "0" * 64)   # a damaged download is refused
+    with pytest.raises(DataUnavailable, match="Fashion-MNIST train split not found.*dataset-fashion-mnist"):
+        ensure_mnist("train", dataset="fashion-mnist")
+    assert not list((isolated.parent / "fashion-mnist").glob("*.part"))
+
+
+def test_command_provisions_fashion_and_no_fashion_skips_it(tmp_path, monkeypatch):
+    "main() with a mirror holding MNIST's test split: Fashion-MNIST required unless --no-fashion (one line on stderr)."
+    import contextlib
+    monkeypatch.setattr(fetch, "DEBIAN_FASHION", str(tmp_path / "none"))
+    monkeypatch.setattr(fetch.urllib.request, "urlopen", no_network)
+    mirror = tmp_path / "mirror"
+    fake_split = {base: f"mnist {base}".encode() for base in MNIST_FILES["test"]}
+    mirror.mkdir()
+    for base, data in fake_split.items():
+        (mirror / base).write_bytes(data)
+        monkeypatch.setitem(MNIST_SHA256, base, __import__("hashlib").sha256(data).hexdigest())
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        assert fetch.main(["--root", str(tmp_path / "d"), "--mirror", str(mirror)]) == 1
+    assert err.getvalue().startswith("error: Fashion-MNIST train split not found") and err.getvalue().count("\n") == 1
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert fetch.main(["--root", str(tmp_path / "d"), "--mirror", str(mirror), "--no-fashion"]) == 0
+    assert "Fashion" not in out.getvalue()
+    fake_fashion(tmp_path / "debian", monkeypatch)
+    monkeypatch.setattr(fetch, "DEBIAN_FASHION", str(tmp_path / "debian"))
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert fetch.main(["--root", str(tmp_path / "d"), "--mirror", str(mirror)]) == 0
+    assert "Fashion-MNIST train split: " + str(tmp_path / "d" / "fashion-mnist") in out.getvalue()
