@@ -92,6 +92,12 @@ def sha256_file(path) -> str:
             h.update(chunk)
     return h.hexdigest()
 
+def verified(path, dataset: str = "mnist") -> bool:
+    "Whether the file at `path` exists and has the pinned digest of its name."
+    path, dataset = Path(_check_path(path, "path")), check_dataset(dataset)
+    return path.is_file() and _digest_ok(path, path.name, dataset)
+
+# %% ../nbs/00_fetch.ipynb #c005p3
 def _digest_ok(path: Path, name: str, dataset: str) -> bool:
     "Whether the file at `path`, stored under the name `name`, has its pinned digest (Fashion-MNIST: of the decompressed bytes)."
     if dataset == "mnist":
@@ -104,11 +110,6 @@ def _digest_ok(path: Path, name: str, dataset: str) -> bool:
     except (OSError, EOFError, zlib.error):                  # not a gzip stream: a damaged or different file
         return False
     return hashlib.sha256(data).hexdigest() == FASHION_SHA256[base]
-
-def verified(path, dataset: str = "mnist") -> bool:
-    "Whether the file at `path` exists and has the pinned digest of its name."
-    path, dataset = Path(_check_path(path, "path")), check_dataset(dataset)
-    return path.is_file() and _digest_ok(path, path.name, dataset)
 
 # %% ../nbs/00_fetch.ipynb #c008
 def cache_folder() -> Path:
@@ -222,15 +223,16 @@ def copy_mnist(source,  # an offline mirror folder holding the split's files (or
                 _install(dest, src.name, f, dataset)            # the copy is checked too
     return dest
 
+# %% ../nbs/00_fetch.ipynb #c017p
+def _label(dataset: str) -> str:
+    "The dataset's name as the messages write it."
+    return "MNIST" if dataset == "mnist" else "Fashion-MNIST"
+
 # %% ../nbs/00_fetch.ipynb #c017
 class DataUnavailable(FileNotFoundError):
     "A data split that could be neither found, nor downloaded, nor copied from a mirror folder."
     def __init__(self, message: str):  # one line saying what is missing and what to do
         super().__init__(message)
-
-def _label(dataset: str) -> str:
-    "The dataset's name as the messages write it."
-    return "MNIST" if dataset == "mnist" else "Fashion-MNIST"
 
 def ensure_mnist(split: str = "test",  # 'train' or 'test'
                  root=None,  # data folder (default: $REDUNET_DATA, else the user cache folder)

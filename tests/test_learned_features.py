@@ -102,9 +102,9 @@ def test_feature_geometry_against_literal_loops():
     assert float(geo["cos_between"]) == pytest.approx(sum(between) / len(between))
     bases = [torch.linalg.svd(Z[y == j], full_matrices=False).Vh[:2] for j in range(3)]
     for j in range(3):
-        for l in range(3):
-            want = 0.0 if j == l else float(torch.linalg.matrix_norm(bases[j] @ bases[l].T, ord=2))
-            assert float(geo["subspace_cos"][j, l]) == pytest.approx(want, abs=1e-10)
+        for i in range(3):
+            want = 0.0 if j == i else float(torch.linalg.matrix_norm(bases[j] @ bases[i].T, ord=2))
+            assert float(geo["subspace_cos"][j, i]) == pytest.approx(want, abs=1e-10)
     t = rate_terms(Z, y, 0.7, 3)
     assert (float(geo["R"]), float(geo["Rc"]), float(geo["delta_r"])) == pytest.approx((float(t.R), float(t.Rc), float(t.delta)))
     torch.testing.assert_close(geo["overall"], torch.linalg.svdvals(Z))
@@ -136,10 +136,10 @@ def test_principal_images_against_literal():
     for j in range(3):
         members = (y == j).nonzero()[:, 0]
         V = torch.linalg.svd(Z[members], full_matrices=False).Vh[:2]
-        for l in range(2):
-            want = members[(Z[members] @ V[l]).abs().argsort(descending=True)[:4]]
-            assert idx[j, l].tolist() == want.tolist()
-            assert bool((y[idx[j, l]] == j).all())
+        for c in range(2):
+            want = members[(Z[members] @ V[c]).abs().argsort(descending=True)[:4]]
+            assert idx[j, c].tolist() == want.tolist()
+            assert bool((y[idx[j, c]] == j).all())
     with pytest.raises(ValueError, match="per_component"):
         principal_images(Z, y, components=1, per_component=100, num_classes=3)
 

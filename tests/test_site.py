@@ -833,7 +833,7 @@ def test_private_helpers_are_collapsed(notebook):
 # before its first implementation cell.
 MATH_CHAPTERS = ["01_coding_rate", "02_theorem_checks", "02a_compression_clustering", "02b_joint_dynamics", "03_gradient_operators",
                  "04_vector_redunet", "04a_nearest_subspace", "04b_compression_classifier", "05_circulant", "05a_lifting", "05b_scattering", "06_spectral_1d",
-                 "07_spectral_2d", "08_vmcr2"]
+                 "07_spectral_2d", "08_vmcr2", "08a_crate", "08b_distributed", "10e_learned_features"]
 EXPORT_RE = re.compile(r"^\s*#\s*\|\s*export\b", re.M)
 
 
